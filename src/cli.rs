@@ -1,0 +1,217 @@
+//! The command line: subcommands, and flags that are settings keys.
+//!
+//! Flags are not defined here: every `--name` is a key of
+//! [`settings::KEYS`], so the command line is simply the highest-ranked
+//! settings provider, and `--help` is generated from that one table.
+
+use std::ffi::OsString;
+
+use crate::error::{Error, Result};
+use crate::settings::{self, Kind, Layer};
+
+/// Rank of the command line among settings providers: above all others.
+pub const RANK: i32 = 1000;
+
+pub enum Command {
+    Run(Layer),
+    Status { layer: Layer, json: bool },
+    Help,
+    Version,
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+    use lexopt::Arg::{Long, Short, Value};
+
+    let mut parser = lexopt::Parser::from_iter(args);
+    let mut pairs = Vec::new();
+    let mut sub: Option<String> = None;
+    let mut json = false;
+    while let Some(arg) = parser.next().map_err(lexopt_error)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("json") if sub.as_deref() == Some("status") => json = true,
+            Long(name) => {
+                let name = name.to_string();
+                let Some(key) = settings::key(&name) else {
+                    return Err(Error::usage(format!(
+                        "unknown option --{name}; see preconf --help."
+                    )));
+                };
+                let value = match key.kind {
+                    Kind::Switch => "true".to_string(),
+                    Kind::One(_) | Kind::Many(_) => {
+                        let v = parser.value().map_err(lexopt_error)?;
+                        v.into_string().map_err(|_| {
+                            Error::usage(format!("--{name} needs a UTF-8 value."))
+                        })?
+                    }
+                };
+                pairs.push((key.name.to_string(), value));
+            }
+            Short(c) => {
+                return Err(Error::usage(format!(
+                    "unknown option -{c}; see preconf --help."
+                )));
+            }
+            Value(v) if sub.is_none() && pairs.is_empty() => {
+                let v = v.to_string_lossy().into_owned();
+                match v.as_str() {
+                    "run" | "status" => sub = Some(v),
+                    "help" => return Ok(Command::Help),
+                    _ => {
+                        return Err(Error::usage(format!(
+                            "unknown command '{v}'; the commands are run and status."
+                        )));
+                    }
+                }
+            }
+            Value(v) => {
+                return Err(Error::usage(format!(
+                    "unexpected argument '{}'; options take the form --name VALUE.",
+                    v.to_string_lossy()
+                )));
+            }
+        }
+    }
+    let layer = Layer {
+        source: "the command line".to_string(),
+        rank: RANK,
+        pairs,
+    };
+    Ok(match sub.as_deref() {
+        Some("status") => Command::Status { layer, json },
+        _ => Command::Run(layer),
+    })
+}
+
+fn lexopt_error(e: lexopt::Error) -> Error {
+    Error::usage(format!("{e}; see preconf --help."))
+}
+
+pub fn version() -> String {
+    format!(
+        "preconf {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    )
+}
+
+pub fn help() -> String {
+    let mut out = String::new();
+    out.push_str(HELP_HEAD);
+    let mut group = "";
+    for key in settings::KEYS {
+        if key.group != group {
+            group = key.group;
+            out.push_str(&format!("\n{group}:\n"));
+        }
+        let flag = match key.kind {
+            Kind::Switch => format!("--{}", key.name),
+            Kind::One(v) => format!("--{} {v}", key.name),
+            Kind::Many(v) => format!("--{} {v}...", key.name),
+        };
+        out.push_str(&format!("  {flag:<26}"));
+        wrap_into(&mut out, key.help, 28, 80);
+    }
+    out.push_str(HELP_TAIL);
+    out
+}
+
+/// Word-wraps `text` to `width` columns, continuation lines indented by `indent`.
+fn wrap_into(out: &mut String, text: &str, indent: usize, width: usize) {
+    let mut col = indent;
+    let mut first = true;
+    for word in text.split_whitespace() {
+        if !first && col + 1 + word.len() > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+        } else if !first {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.len();
+        first = false;
+    }
+    out.push('\n');
+}
+
+const HELP_HEAD: &str = "\
+preconf: get the company's configurator onto this device and hand over to it.
+
+Usage:
+  preconf [run] [OPTIONS]     provision this device
+  preconf status [--json]     show what was installed, from the receipt
+  preconf --help | --version
+
+A run, one line per step on stderr:
+  1. domain       learn the DNS domain from DHCP (lease files, resolv.conf)
+  2. confirm      ask you to confirm it, or type another
+  3. discover     look up SRV _maemo_autoconf._tcp.<domain> and its TXT path=
+  4. guard        ask before talking to a server outside your domain
+  5. credentials  ask for login and password
+  6. fetch        get the bundle over verified TLS, trying each server in turn
+  7. download     fetch the configurator package, check size and SHA-256
+  8. install      install it (dpkg, or place the file), store certs and bundle
+  9. handoff      write the receipt and exec the configurator
+";
+
+const HELP_TAIL: &str = "
+Environment:
+  PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
+  PRECONF_ASKPASS         program that prints the password; the prompt is its argument
+Both are removed from the environment before the configurator starts.
+
+The configurator is started with PRECONF_BUNDLE, PRECONF_DEVICE_ID,
+PRECONF_CONFIG_URL, PRECONF_SERVER, PRECONF_CERT_DIR and PRECONF_ROOT set.
+
+Exit codes: 0 done, 64 usage, 65 bad data from the server, 66 missing input
+file, 69 service not found, 71 exec failed, 73/74 file error, 75 temporary
+failure (try again), 77 login refused or declined, 78 bad configuration.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        std::iter::once("preconf").chain(a.iter().copied()).map(OsString::from).collect()
+    }
+
+    #[test]
+    fn flags_become_pairs() {
+        let Command::Run(l) = parse(args(&["--dns", "127.0.0.1", "--yes", "--ca=a.pem"])).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(
+            l.pairs,
+            vec![
+                ("dns".to_string(), "127.0.0.1".to_string()),
+                ("yes".to_string(), "true".to_string()),
+                ("ca".to_string(), "a.pem".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn status_takes_json() {
+        assert!(matches!(parse(args(&["status", "--json"])).unwrap(), Command::Status { json: true, .. }));
+        assert!(parse(args(&["--json"])).is_err());
+    }
+
+    #[test]
+    fn unknown_flag_is_usage_error() {
+        let e = parse(args(&["--password", "x"])).err().unwrap();
+        assert_eq!(e.code(), 64);
+    }
+
+    #[test]
+    fn help_lists_every_key() {
+        let h = help();
+        for k in settings::KEYS {
+            assert!(h.contains(&format!("--{}", k.name)), "{}", k.name);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The whole run has a deadline, so a silent network never leaves a device
+//! hanging; time spent waiting for the person to answer does not count.
+//!
+//! A watchdog thread ends the process when the deadline passes. Every file
+//! the run writes is written atomically, so ending at any moment is safe.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+static START: OnceLock<Instant> = OnceLock::new();
+/// Milliseconds after START at which the run gives up.
+static LIMIT_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Prompts in progress; the watchdog holds off while one is open.
+static PAUSED: AtomicU32 = AtomicU32::new(0);
+
+fn now_ms() -> u64 {
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Starts the clock; `on_expiry` runs on the watchdog thread, then the
+/// process exits with the code it returns.
+pub fn arm(limit: Duration, on_expiry: fn() -> i32) {
+    LIMIT_MS.store(now_ms().saturating_add(limit.as_millis() as u64), Ordering::SeqCst);
+    std::thread::spawn(move || {
+        loop {
+            let now = now_ms();
+            let limit = LIMIT_MS.load(Ordering::SeqCst);
+            if now >= limit && PAUSED.load(Ordering::SeqCst) == 0 {
+                std::process::exit(on_expiry());
+            }
+            let wait = limit.saturating_sub(now).clamp(20, 500);
+            std::thread::sleep(Duration::from_millis(wait));
+        }
+    });
+}
+
+/// Runs `f` (a question to the person) with the clock stopped.
+pub fn paused<T>(f: impl FnOnce() -> T) -> T {
+    PAUSED.fetch_add(1, Ordering::SeqCst);
+    let t0 = now_ms();
+    let out = f();
+    LIMIT_MS.fetch_add(now_ms() - t0, Ordering::SeqCst);
+    PAUSED.fetch_sub(1, Ordering::SeqCst);
+    out
+}

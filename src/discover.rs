@@ -1,0 +1,199 @@
+//! Step 3: where the server URL comes from.
+//!
+//! A [`Source`] yields the ordered list of [`Candidate`] servers to try:
+//! an explicit URL, or the SRV record of the domain (RFC 2782 ordering,
+//! with the path from the TXT record at the same name, as in RFC 6763).
+
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::dns::{Dns, Failure};
+use crate::error::{Error, Exit, Result, Step};
+use crate::url::Url;
+
+/// Where the server URL comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Named by the user or the settings: no DNS discovery.
+    Explicit(Url),
+    /// SRV `<service>.<domain>`.
+    Srv { service: String, domain: String },
+}
+
+/// One server to try, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub url: Url,
+    /// SRV priority and weight, for the step line; none for explicit URLs.
+    pub srv: Option<(u16, u16)>,
+}
+
+impl Candidate {
+    pub fn host(&self) -> &str {
+        &self.url.host
+    }
+}
+
+pub fn candidates(source: &Source, dns: &Dns) -> Result<Vec<Candidate>> {
+    match source {
+        Source::Explicit(url) => Ok(vec![Candidate { url: url.clone(), srv: None }]),
+        Source::Srv { service, domain } => from_srv(dns, &format!("{service}.{domain}")),
+    }
+}
+
+/// One SRV record, as RFC 2782 orders them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Srv {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: String,
+}
+
+fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
+    let records = dns.query(name, RecordType::SRV).map_err(|f| srv_error(name, f))?;
+    let srvs: Vec<Srv> = records
+        .iter()
+        .filter_map(|r| match r {
+            RData::SRV(s) => Some(Srv {
+                priority: s.priority(),
+                weight: s.weight(),
+                port: s.port(),
+                target: s.target().to_ascii().trim_end_matches('.').to_string(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if srvs.is_empty() {
+        return Err(Error::new(
+            Step::Discover,
+            Exit::Unavailable,
+            format!("{name} exists but has no SRV record; ask your IT admin to publish one, or pass --server URL."),
+        ));
+    }
+    // RFC 2782: a lone target of "." means the service is decidedly not here.
+    let srvs: Vec<Srv> = srvs.into_iter().filter(|s| !s.target.is_empty()).collect();
+    if srvs.is_empty() {
+        return Err(Error::new(
+            Step::Discover,
+            Exit::Unavailable,
+            format!("the SRV record {name} says this domain offers no configuration service (target \".\"); ask your IT admin, or pass --server URL."),
+        ));
+    }
+    let path = txt_path(dns, name)?;
+    let ordered = order(srvs, &mut random_u32);
+    ordered
+        .into_iter()
+        .map(|s| {
+            let url = Url::parse(&format!("https://{}:{}{}", s.target, s.port, path)).map_err(|e| {
+                Error::new(
+                    Step::Discover,
+                    Exit::DataErr,
+                    format!("the SRV/TXT records of {name} make no valid URL ({e}); ask your IT admin to fix them."),
+                )
+            })?;
+            Ok(Candidate { url, srv: Some((s.priority, s.weight)) })
+        })
+        .collect()
+}
+
+fn srv_error(name: &str, f: Failure) -> Error {
+    let (exit, advice) = match f {
+        Failure::NoSuchName { .. } => (
+            Exit::Unavailable,
+            "check the domain, ask your IT admin to publish the SRV record, or pass --server URL",
+        ),
+        Failure::Unreachable(_) => (Exit::TempFail, "check the network and --dns, then try again"),
+        Failure::BadName(_) => (Exit::Usage, "check the domain and --service"),
+        Failure::NoNameserver => (Exit::Config, "check the network settings"),
+    };
+    Error::new(Step::Discover, exit, format!("SRV {name}: {f}; {advice}."))
+}
+
+/// The `path=` of the TXT record at `name` (DNS-SD style); `/` when absent.
+fn txt_path(dns: &Dns, name: &str) -> Result<String> {
+    let records = match dns.query(name, RecordType::TXT) {
+        Ok(r) => r,
+        Err(Failure::NoSuchName { .. }) => Vec::new(),
+        Err(f) => return Err(srv_error(name, f)),
+    };
+    for r in &records {
+        let RData::TXT(txt) = r else { continue };
+        for s in txt.txt_data() {
+            if let Some(v) = s.strip_prefix(b"path=") {
+                let v = String::from_utf8_lossy(v).into_owned();
+                return Ok(if v.starts_with('/') { v } else { format!("/{v}") });
+            }
+        }
+    }
+    Ok("/".to_string())
+}
+
+/// RFC 2782 order: lowest priority first; within a priority, repeatedly pick
+/// a record at random with probability proportional to its weight (records
+/// of weight 0 placed first, so they keep a small chance).
+pub fn order(mut srvs: Vec<Srv>, rand: &mut dyn FnMut() -> u32) -> Vec<Srv> {
+    srvs.sort_by_key(|s| (s.priority, s.weight != 0));
+    let mut out = Vec::with_capacity(srvs.len());
+    while !srvs.is_empty() {
+        let p = srvs[0].priority;
+        let n = srvs.iter().take_while(|s| s.priority == p).count();
+        let mut group: Vec<Srv> = srvs.drain(..n).collect();
+        while !group.is_empty() {
+            let total: u32 = group.iter().map(|s| s.weight as u32).sum();
+            let pick = rand() % (total + 1);
+            let mut running = 0;
+            let idx = group
+                .iter()
+                .position(|s| {
+                    running += s.weight as u32;
+                    running >= pick
+                })
+                .unwrap_or(0);
+            out.push(group.remove(idx));
+        }
+    }
+    out
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("the kernel's random source is unavailable");
+    u32::from_ne_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn srv(priority: u16, weight: u16, target: &str) -> Srv {
+        Srv { priority, weight, port: 443, target: target.into() }
+    }
+
+    #[test]
+    fn priority_first_then_weight() {
+        let mut zero = || 0;
+        let got = order(vec![srv(20, 0, "c"), srv(10, 5, "b"), srv(10, 0, "a")], &mut zero);
+        let names: Vec<_> = got.iter().map(|s| s.target.as_str()).collect();
+        // pick 0 selects the first weight-0 record within priority 10.
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn weights_are_proportional() {
+        let mut state = 0x2545_f491_u32;
+        let mut rng = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let mut heavy_first = 0;
+        for _ in 0..10_000 {
+            let o = order(vec![srv(1, 10, "light"), srv(1, 90, "heavy")], &mut rng);
+            if o[0].target == "heavy" {
+                heavy_first += 1;
+            }
+        }
+        assert!((8_600..9_400).contains(&heavy_first), "{heavy_first}");
+    }
+}

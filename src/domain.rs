@@ -1,0 +1,192 @@
+//! Step 1: learn the DNS domain the network handed out by DHCP.
+//!
+//! Sources, first hit wins: DHCP lease files (dhclient's
+//! `option domain-name "x";`, systemd-networkd's and NetworkManager's
+//! `DOMAINNAME=x`), then resolv.conf's `domain` or first `search` entry.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Exit, Result, Step};
+
+/// A domain and where it was found, for the step line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub domain: String,
+    pub source: String,
+}
+
+/// Where lease files live when none is named: newest file wins.
+const LEASE_GLOBS: &[(&str, &str)] = &[
+    ("/var/lib/dhcp", ".leases"),
+    ("/var/lib/dhclient", ".leases"),
+    ("/run/systemd/netif/leases", ""),
+    ("/var/lib/NetworkManager", ".lease"),
+];
+
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Looks in the named lease files and resolv.conf, or in the well-known
+/// places when neither is named.
+pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Option<Learned>> {
+    let explicit = !lease_files.is_empty() || resolv_conf.is_some();
+    let leases = if explicit {
+        for f in lease_files {
+            if !f.is_file() {
+                return Err(Error::new(
+                    Step::Domain,
+                    Exit::NoInput,
+                    format!("lease file {} does not exist; check --lease-file.", f.display()),
+                ));
+            }
+        }
+        lease_files.to_vec()
+    } else {
+        well_known_leases()
+    };
+    for f in &leases {
+        if let Some(d) = fs::read_to_string(f).ok().and_then(|t| from_lease(&t)) {
+            return Ok(Some(Learned { domain: d, source: f.display().to_string() }));
+        }
+    }
+    let resolv = match resolv_conf {
+        Some(p) => Some(p.to_path_buf()),
+        None if !explicit => Some(PathBuf::from(RESOLV_CONF)),
+        None => None,
+    };
+    if let Some(p) = resolv {
+        let text = fs::read_to_string(&p).map_err(|e| {
+            Error::new(
+                Step::Domain,
+                Exit::NoInput,
+                format!("cannot read {}: {e}; check --resolv-conf.", p.display()),
+            )
+        });
+        // The default resolv.conf may legitimately be missing on a fresh device.
+        let text = match (text, resolv_conf.is_some()) {
+            (Ok(t), _) => t,
+            (Err(e), true) => return Err(e),
+            (Err(_), false) => String::new(),
+        };
+        if let Some(d) = from_resolv_conf(&text) {
+            return Ok(Some(Learned { domain: d, source: p.display().to_string() }));
+        }
+    }
+    Ok(None)
+}
+
+fn well_known_leases() -> Vec<PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for (dir, suffix) in LEASE_GLOBS {
+        let Ok(entries) = fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            if !name.to_string_lossy().ends_with(suffix) || !p.is_file() {
+                continue;
+            }
+            let mtime = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            found.push((mtime, p));
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The domain in a lease file of either syntax. dhclient appends leases,
+/// so the last `domain-name` is the newest.
+pub fn from_lease(text: &str) -> Option<String> {
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(v) = line.strip_prefix("DOMAINNAME=") {
+            found = normalize(v).or(found);
+        } else if let Some(rest) = line.strip_prefix("option domain-name ") {
+            let v = rest.trim_end_matches(';').trim().trim_matches('"');
+            // dhclient may carry several space-separated names; the first is the domain.
+            found = v.split_whitespace().next().and_then(normalize).or(found);
+        }
+    }
+    found
+}
+
+/// resolv.conf: the last `domain` or `search` line counts (as in libc);
+/// from `search`, its first entry.
+pub fn from_resolv_conf(text: &str) -> Option<String> {
+    let mut found = None;
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("domain") | Some("search") => {
+                found = words.next().and_then(normalize);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Lower-cases, drops a trailing dot, and rejects what is not a host name
+/// of at least two labels.
+pub fn normalize(name: &str) -> Option<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    if name.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| ok_label(l)) {
+        return None;
+    }
+    Some(name)
+}
+
+/// True when `host` is `domain` or a name below it.
+pub fn is_within(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dhclient_last_lease_wins() {
+        let t = "lease {\n  option domain-name \"old.example\";\n}\nlease {\n  interface \"eth0\";\n  option domain-name \"Corp.Example.COM\";\n}\n";
+        assert_eq!(from_lease(t).as_deref(), Some("corp.example.com"));
+    }
+
+    #[test]
+    fn networkd_lease() {
+        let t = "# This is private data. Do not parse.\nADDRESS=198.51.100.10\nDOMAINNAME=example.test\n";
+        assert_eq!(from_lease(t).as_deref(), Some("example.test"));
+    }
+
+    #[test]
+    fn resolv_conf_domain_or_first_search() {
+        assert_eq!(from_resolv_conf("nameserver 1.2.3.4\nsearch a.example b.example\n").as_deref(), Some("a.example"));
+        assert_eq!(from_resolv_conf("search a.example\ndomain d.example.\n").as_deref(), Some("d.example"));
+        assert_eq!(from_resolv_conf("nameserver 1.2.3.4\n"), None);
+    }
+
+    #[test]
+    fn rejects_non_domains() {
+        assert_eq!(normalize("localdomain"), None);
+        assert_eq!(normalize("a..b"), None);
+        assert_eq!(normalize("bad name.example"), None);
+        assert_eq!(normalize("ok-1.example."), Some("ok-1.example".into()));
+    }
+
+    #[test]
+    fn within() {
+        assert!(is_within("cfg.example.com.", "example.com"));
+        assert!(is_within("EXAMPLE.com", "example.com"));
+        assert!(!is_within("badexample.com", "example.com"));
+        assert!(!is_within("cfg.other.net", "example.com"));
+    }
+}

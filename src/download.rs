@@ -1,0 +1,136 @@
+//! Step 7: download the package into the state dir's staging area while
+//! hashing it; memory stays constant whatever the size. Nothing is
+//! installed from here unless size and SHA-256 match the bundle.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::bundle::Package;
+use crate::error::{Error, Exit, Result, Step};
+use crate::http::{self, Auth, Failure, Http};
+use crate::url::Url;
+
+/// Read and write in pieces this big: large enough for throughput, small
+/// enough for a device with little memory.
+const CHUNK: usize = 64 * 1024;
+
+/// A verified package, waiting in the staging area.
+pub struct Staged {
+    pub path: PathBuf,
+    pub url: Url,
+    pub sha256: String,
+    pub size: u64,
+}
+
+pub fn download(http: &Http, url: &Url, auth: Option<&Auth>, pkg: &Package, staging: &Path) -> Result<Staged> {
+    fs::create_dir_all(staging).map_err(|e| io_error(staging, &e))?;
+    let name = url.file_name();
+    let path = staging.join(format!("{}.part", pkg.sha256.to_ascii_lowercase()));
+    let resp = match http.get(url, auth) {
+        Ok((_, resp)) => resp,
+        Err(Failure::Status { code, url }) => {
+            let exit = if code >= 500 { Exit::TempFail } else { Exit::Unavailable };
+            return Err(Error::new(Step::Download, exit, format!("{url} answered {code}; ask your IT admin to check the package URL in the bundle.")));
+        }
+        Err(Failure::Transport(why)) => {
+            return Err(Error::new(Step::Download, Exit::TempFail, format!("{url}: {why}; check the network and try again.")));
+        }
+        Err(Failure::Refused(why)) => {
+            return Err(Error::new(Step::Download, Exit::Unavailable, format!("{why}; packages must be served over https.")));
+        }
+    };
+    if let Some(len) = resp.body().content_length().filter(|&l| l > pkg.size) {
+        return Err(too_big(name, url, pkg.size, &format!(" (the server announced {len})")));
+    }
+    let result = stream(resp.into_body().into_reader(), &path, pkg.size)
+        .map_err(|f| match f {
+            StreamFailure::TooBig => too_big(name, url, pkg.size, ""),
+            StreamFailure::Read(why) => Error::new(Step::Download, Exit::TempFail, format!("{url} broke off: {why}; try again.")),
+            StreamFailure::Write(e) => io_error(&path, &e),
+        })
+        .and_then(|(digest, size)| check(name, url, &pkg.sha256, &digest, pkg.size, size).map(|_| digest));
+    match result {
+        Ok(sha256) => Ok(Staged { path, url: url.clone(), sha256, size: pkg.size }),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+enum StreamFailure {
+    TooBig,
+    Read(String),
+    Write(std::io::Error),
+}
+
+/// Copies at most `limit` bytes into a new 0600 file, hashing as it goes.
+fn stream(mut body: impl Read, path: &Path, limit: u64) -> Result<(String, u64), StreamFailure> {
+    let _ = fs::remove_file(path);
+    let mut file: File = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(StreamFailure::Write)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamFailure::Read(read_reason(&e))),
+        };
+        total += n as u64;
+        if total > limit {
+            return Err(StreamFailure::TooBig);
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(StreamFailure::Write)?;
+    }
+    file.sync_all().map_err(StreamFailure::Write)?;
+    Ok((hex(&hasher.finalize()), total))
+}
+
+fn read_reason(e: &std::io::Error) -> String {
+    // ureq wraps its own errors (timeouts included) in io::Error.
+    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        Some(u) => http::describe(u),
+        None => http::io_reason(e),
+    }
+}
+
+fn check(name: &str, url: &Url, want: &str, got: &str, want_size: u64, got_size: u64) -> Result<()> {
+    if got_size != want_size {
+        return Err(Error::new(
+            Step::Download,
+            Exit::DataErr,
+            format!("{name} from {url} is {got_size} bytes, but the bundle says {want_size}; nothing was installed. Ask your IT admin to check the bundle."),
+        ));
+    }
+    if !got.eq_ignore_ascii_case(want) {
+        return Err(Error::new(
+            Step::Download,
+            Exit::DataErr,
+            format!("{name} from {url} has SHA-256 {got}, but the bundle says {}; nothing was installed. Ask your IT admin to check the package.", want.to_ascii_lowercase()),
+        ));
+    }
+    Ok(())
+}
+
+fn too_big(name: &str, url: &Url, limit: u64, detail: &str) -> Error {
+    Error::new(
+        Step::Download,
+        Exit::DataErr,
+        format!("{name} from {url} is bigger than the {limit} bytes the bundle declares{detail}; refused, nothing was installed."),
+    )
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> Error {
+    Error::new(Step::Download, Exit::IoErr, format!("cannot write {}: {e}; check the state directory (--state-dir) and free space.", path.display()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,112 @@
+//! Writing files so that a power cut leaves either the old file or the new
+//! one, never half of either: write a temporary file beside the target,
+//! fsync it, rename it over the target, fsync the directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically with the given mode.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace_with(path, mode, |f| f.write_all(bytes))
+}
+
+/// Copies the file at `from` to `path` atomically with the given mode.
+pub fn copy_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
+    let mut src = File::open(from)?;
+    replace_with(path, mode, |f| io::copy(&mut src, f).map(|_| ()))
+}
+
+fn replace_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = temp_beside(path);
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        // The umask may have narrowed the mode; set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        fill(&mut f)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A name in the same directory (so the rename stays on one file system)
+/// that no other writer uses.
+fn temp_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates a directory (and parents) readable only by its owner.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// `root` + an absolute path from a bundle, refusing anything that could
+/// step outside `root` (`..`) or is relative.
+pub fn under_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let p = Path::new(path);
+    if !p.is_absolute() {
+        return None;
+    }
+    let mut out = root.to_path_buf();
+    let mut depth = 0;
+    for c in p.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(n) => {
+                out.push(n);
+                depth += 1;
+            }
+            Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    (depth > 0).then_some(out)
+}
+
+/// Reads at most `limit` bytes of a file, for files this tool wrote itself.
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    File::open(path)?.take(limit).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_confinement() {
+        let r = Path::new("/r");
+        assert_eq!(under_root(r, "/usr/bin/x"), Some(PathBuf::from("/r/usr/bin/x")));
+        assert_eq!(under_root(r, "/usr/../../etc/passwd"), None);
+        assert_eq!(under_root(r, "usr/bin/x"), None);
+        assert_eq!(under_root(r, "/"), None);
+        assert_eq!(under_root(Path::new("/"), "/usr/bin/x"), Some(PathBuf::from("/usr/bin/x")));
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = std::env::temp_dir().join(format!("preconf-files-{}", std::process::id()));
+        let p = dir.join("sub/f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temp file left");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

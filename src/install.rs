@@ -1,0 +1,76 @@
+//! Step 8: install the verified package, then put the bundle and the
+//! certificates in place. The package goes first: if it fails, the state
+//! of an earlier run is left as it was.
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::bundle::{Kind, Package};
+use crate::download::Staged;
+use crate::error::{Error, Exit, Result, Step};
+use crate::files;
+
+/// Installs the package under `root`; returns what was installed, for the
+/// step line.
+pub fn package(staged: &Staged, pkg: &Package, root: &Path) -> Result<String> {
+    match pkg.kind() {
+        Kind::Exec => {
+            // Checked by bundle validation: exec packages carry an absolute path.
+            let path = pkg.path.as_deref().unwrap_or_default();
+            let target = files::under_root(root, path).ok_or_else(|| {
+                Error::new(Step::Install, Exit::DataErr, format!("the package path {path} is not a plain absolute path; ask your IT admin to fix the bundle."))
+            })?;
+            files::copy_atomic(&staged.path, &target, 0o755).map_err(|e| {
+                Error::new(Step::Install, Exit::CantCreat, format!("cannot place {}: {e}; check that the file system is writable.", target.display()))
+            })?;
+            Ok(format!("placed {}", target.display()))
+        }
+        Kind::Deb => dpkg(&staged.path, root),
+    }
+}
+
+fn dpkg(deb: &Path, root: &Path) -> Result<String> {
+    let mut cmd = Command::new("dpkg");
+    if root != Path::new("/") {
+        prepare_dpkg_root(root)?;
+        cmd.arg(format!("--root={}", root.display()))
+            .arg("--force-script-chrootless")
+            // Keep the log inside the root, so the host's dpkg.log is untouched.
+            .arg(format!("--log={}", root.join("var/log/dpkg.log").display()));
+    }
+    cmd.arg("-i").arg(deb);
+    // dpkg talks on stdout; keep ours for machine output (--no-exec).
+    let stdout = std::io::stderr().as_fd().try_clone_to_owned().map(Stdio::from).unwrap_or_else(|_| Stdio::null());
+    let status = cmd.stdin(Stdio::null()).stdout(stdout).status().map_err(|e| {
+        Error::new(Step::Install, Exit::Unavailable, format!("cannot run dpkg: {e}; a deb package needs dpkg on the device."))
+    })?;
+    if !status.success() {
+        return Err(Error::new(
+            Step::Install,
+            Exit::DataErr,
+            format!("dpkg -i {} failed ({status}); see dpkg's messages above. Nothing else was changed.", deb.display()),
+        ));
+    }
+    Ok(format!("installed with dpkg{}", if root == Path::new("/") { String::new() } else { format!(" into {}", root.display()) }))
+}
+
+/// A fresh root has no dpkg database yet; dpkg --root needs one.
+fn prepare_dpkg_root(root: &Path) -> Result<()> {
+    let admin = root.join("var/lib/dpkg");
+    let made = (|| {
+        for d in ["updates", "info", "triggers"] {
+            fs::create_dir_all(admin.join(d))?;
+        }
+        fs::create_dir_all(root.join("var/log"))?;
+        for f in ["status", "available"] {
+            let p: PathBuf = admin.join(f);
+            if !p.exists() {
+                fs::write(&p, b"")?;
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })();
+    made.map_err(|e| Error::new(Step::Install, Exit::CantCreat, format!("cannot prepare the dpkg database in {}: {e}.", admin.display())))
+}

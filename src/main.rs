@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(preconf::main(std::env::args_os()));
+}

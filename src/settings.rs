@@ -1,0 +1,277 @@
+//! Where settings come from.
+//!
+//! Every setting has a key (the long flag name, `dns`, `ca`, `server`, …).
+//! Providers (the command line now; build-time factory defaults, files and
+//! pushed properties later) each yield `key=value` pairs with a rank; the
+//! highest-ranked provider that has a key decides its value, a list included.
+//! The run only ever sees the typed [`Settings`] built from the merged
+//! [`Dictionary`], so adding a provider never touches the steps.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Exit, Result, Step};
+
+/// How a key takes values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A switch: present means true.
+    Switch,
+    /// One value; a later one replaces it.
+    One(&'static str),
+    /// Repeatable: every value is kept, in order.
+    Many(&'static str),
+}
+
+/// One setting, documented once: this table drives parsing and `--help`.
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub group: &'static str,
+    pub help: &'static str,
+}
+
+pub const GROUP_DOMAIN: &str = "Where the domain comes from";
+pub const GROUP_DISCOVER: &str = "Finding the configuration server";
+pub const GROUP_LOGIN: &str = "Logging in";
+pub const GROUP_TLS: &str = "Trust (TLS)";
+pub const GROUP_INSTALL: &str = "Installing and handing over";
+pub const GROUP_LIMITS: &str = "Limits";
+
+#[rustfmt::skip]
+pub const KEYS: &[Key] = &[
+    Key { name: "domain", kind: Kind::One("NAME"), group: GROUP_DOMAIN,
+          help: "Use this DNS domain; no DHCP lookup and no question asked." },
+    Key { name: "lease-file", kind: Kind::Many("PATH"), group: GROUP_DOMAIN,
+          help: "Read the domain from this DHCP lease file (dhclient, systemd-networkd or NetworkManager); repeatable. Only named files are read then." },
+    Key { name: "resolv-conf", kind: Kind::One("PATH"), group: GROUP_DOMAIN,
+          help: "Read 'domain'/'search' and the nameservers from this file instead of /etc/resolv.conf." },
+    Key { name: "yes", kind: Kind::Switch, group: GROUP_DOMAIN,
+          help: "Accept the learned domain and any off-domain server without asking." },
+    Key { name: "service", kind: Kind::One("LABEL"), group: GROUP_DISCOVER,
+          help: "SRV label to look up under the domain [default: _maemo_autoconf._tcp]." },
+    Key { name: "dns", kind: Kind::Many("IP[:PORT]"), group: GROUP_DISCOVER,
+          help: "Ask this nameserver for every lookup instead of resolv.conf's; repeatable." },
+    Key { name: "server", kind: Kind::One("URL"), group: GROUP_DISCOVER,
+          help: "Fetch the bundle from this https URL; skips the domain and SRV discovery." },
+    Key { name: "user", kind: Kind::One("NAME"), group: GROUP_LOGIN,
+          help: "Login name; the password is asked on the terminal, or taken from PRECONF_ASKPASS or PRECONF_PASSWORD." },
+    Key { name: "device-id", kind: Kind::One("ID"), group: GROUP_LOGIN,
+          help: "Device identity sent to the server (header X-Preconf-Device-Id)." },
+    Key { name: "ca", kind: Kind::Many("PEM"), group: GROUP_TLS,
+          help: "Trust the CA certificates in this PEM file; repeatable. CAs built into the binary are trusted too." },
+    Key { name: "system-roots", kind: Kind::Switch, group: GROUP_TLS,
+          help: "Also trust the system's CA store (/etc/ssl/certs/ca-certificates.crt)." },
+    Key { name: "client-cert", kind: Kind::One("PEM"), group: GROUP_TLS,
+          help: "Present this device certificate (chain) to the server: mutual TLS." },
+    Key { name: "client-key", kind: Kind::One("PEM"), group: GROUP_TLS,
+          help: "Private key of --client-cert." },
+    Key { name: "root", kind: Kind::One("DIR"), group: GROUP_INSTALL,
+          help: "Write everything under DIR (install paths, state, dpkg's root) and run the configurator from it [default: /]." },
+    Key { name: "state-dir", kind: Kind::One("DIR"), group: GROUP_INSTALL,
+          help: "Keep the bundle, certificates and receipt here [default: ROOT/var/lib/preconf]." },
+    Key { name: "force", kind: Kind::Switch, group: GROUP_INSTALL,
+          help: "Provision again even if a receipt says this device is done." },
+    Key { name: "no-exec", kind: Kind::Switch, group: GROUP_INSTALL,
+          help: "Install, then print the configurator's command instead of running it." },
+    Key { name: "timeout", kind: Kind::One("SECS"), group: GROUP_LIMITS,
+          help: "Give up on the whole run after SECS, not counting time spent answering questions [default: 600]." },
+    Key { name: "io-timeout", kind: Kind::One("SECS"), group: GROUP_LIMITS,
+          help: "Give up on a connect, a DNS answer or a silent read after SECS [default: 15]." },
+];
+
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Values of one provider, in the order it gave them.
+pub struct Layer {
+    /// Shown in messages: "command line", a file name, "factory defaults".
+    pub source: String,
+    /// Higher wins.
+    pub rank: i32,
+    pub pairs: Vec<(String, String)>,
+}
+
+/// The merged view: for each key, its values and the provider they came from.
+#[derive(Default)]
+pub struct Dictionary {
+    entries: BTreeMap<String, (String, Vec<String>)>,
+}
+
+impl Dictionary {
+    pub fn merge(mut layers: Vec<Layer>) -> Dictionary {
+        layers.sort_by_key(|l| l.rank);
+        let mut dict = Dictionary::default();
+        for layer in layers {
+            let mut mine: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (k, v) in layer.pairs {
+                mine.entry(k).or_default().push(v);
+            }
+            for (k, vs) in mine {
+                dict.entries.insert(k, (layer.source.clone(), vs));
+            }
+        }
+        dict
+    }
+
+    fn values(&self, key: &str) -> &[String] {
+        self.entries.get(key).map(|(_, v)| v.as_slice()).unwrap_or(&[])
+    }
+
+    fn one(&self, key: &str) -> Option<&str> {
+        self.values(key).last().map(String::as_str)
+    }
+
+    fn switch(&self, key: &str) -> bool {
+        matches!(self.one(key), Some("true" | "yes" | "1"))
+    }
+
+    fn source(&self, key: &str) -> &str {
+        self.entries.get(key).map(|(s, _)| s.as_str()).unwrap_or("defaults")
+    }
+
+    fn bad(&self, key: &str, value: &str, why: &str) -> Error {
+        Error::new(
+            Step::Settings,
+            Exit::Usage,
+            format!("{key} '{value}' from {} {why}.", self.source(key)),
+        )
+    }
+}
+
+/// Everything a run needs to know, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub domain: Option<String>,
+    pub lease_files: Vec<PathBuf>,
+    pub resolv_conf: Option<PathBuf>,
+    pub assume_yes: bool,
+    pub service: String,
+    pub dns: Vec<SocketAddr>,
+    pub server: Option<String>,
+    pub user: Option<String>,
+    pub device_id: Option<String>,
+    pub cas: Vec<PathBuf>,
+    pub system_roots: bool,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub root: PathBuf,
+    pub state_dir: PathBuf,
+    pub force: bool,
+    pub no_exec: bool,
+    pub timeout: Duration,
+    pub io_timeout: Duration,
+}
+
+pub const DEFAULT_SERVICE: &str = "_maemo_autoconf._tcp";
+
+impl Settings {
+    pub fn from_dictionary(d: &Dictionary) -> Result<Settings> {
+        let paths = |k: &str| d.values(k).iter().map(PathBuf::from).collect::<Vec<_>>();
+        let path = |k: &str| d.one(k).map(PathBuf::from);
+        let root = path("root").unwrap_or_else(|| PathBuf::from("/"));
+        if !root.is_absolute() {
+            return Err(d.bad("root", &root.display().to_string(), "is not an absolute path"));
+        }
+        let state_dir = path("state-dir").unwrap_or_else(|| root.join("var/lib/preconf"));
+        let client_cert = path("client-cert");
+        let client_key = path("client-key");
+        if client_cert.is_some() != client_key.is_some() {
+            return Err(Error::usage(
+                "--client-cert and --client-key go together; give both or neither.",
+            ));
+        }
+        let dns = d
+            .values("dns")
+            .iter()
+            .map(|v| parse_nameserver(v).ok_or_else(|| d.bad("dns", v, "is not IP or IP:PORT")))
+            .collect::<Result<Vec<_>>>()?;
+        let service = d.one("service").unwrap_or(DEFAULT_SERVICE).to_string();
+        if service.is_empty() || service.starts_with('.') || service.ends_with('.') {
+            return Err(d.bad("service", &service, "is not a DNS label like _maemo_autoconf._tcp"));
+        }
+        Ok(Settings {
+            domain: d.one("domain").map(str::to_string),
+            lease_files: paths("lease-file"),
+            resolv_conf: path("resolv-conf"),
+            assume_yes: d.switch("yes"),
+            service,
+            dns,
+            server: d.one("server").map(str::to_string),
+            user: d.one("user").map(str::to_string),
+            device_id: d.one("device-id").map(str::to_string),
+            cas: paths("ca"),
+            system_roots: d.switch("system-roots"),
+            client_cert,
+            client_key,
+            root,
+            state_dir,
+            force: d.switch("force"),
+            no_exec: d.switch("no-exec"),
+            timeout: seconds(d, "timeout", 600)?,
+            io_timeout: seconds(d, "io-timeout", 15)?,
+        })
+    }
+}
+
+fn seconds(d: &Dictionary, key: &str, default: u64) -> Result<Duration> {
+    match d.one(key) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+            _ => Err(d.bad(key, v, "is not a positive number of seconds")),
+        },
+    }
+}
+
+/// `IP`, `IP:PORT`, `[IPv6]:PORT`; port 53 when none is given.
+pub fn parse_nameserver(v: &str) -> Option<SocketAddr> {
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 53));
+    }
+    v.parse::<SocketAddr>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(source: &str, rank: i32, pairs: &[(&str, &str)]) -> Layer {
+        Layer {
+            source: source.into(),
+            rank,
+            pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn higher_rank_wins_whole_key() {
+        let d = Dictionary::merge(vec![
+            layer("cli", 100, &[("dns", "127.0.0.1:5353")]),
+            layer("factory", 0, &[("dns", "10.0.0.1"), ("dns", "10.0.0.2"), ("service", "_x._tcp")]),
+        ]);
+        let s = Settings::from_dictionary(&d).unwrap();
+        assert_eq!(s.dns, vec!["127.0.0.1:5353".parse().unwrap()]);
+        assert_eq!(s.service, "_x._tcp");
+        assert_eq!(s.state_dir, PathBuf::from("/var/lib/preconf"));
+    }
+
+    #[test]
+    fn bad_value_names_its_source() {
+        let d = Dictionary::merge(vec![layer("command line", 100, &[("dns", "nope")])]);
+        let e = Settings::from_dictionary(&d).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.message.contains("'nope' from command line"), "{}", e.message);
+    }
+
+    #[test]
+    fn nameserver_forms() {
+        assert_eq!(parse_nameserver("::1"), Some("[::1]:53".parse().unwrap()));
+        assert_eq!(parse_nameserver("[::1]:5300"), Some("[::1]:5300".parse().unwrap()));
+        assert_eq!(parse_nameserver("127.0.0.2"), Some("127.0.0.2:53".parse().unwrap()));
+        assert_eq!(parse_nameserver("host"), None);
+    }
+}

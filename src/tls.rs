@@ -1,0 +1,114 @@
+//! Whom the run trusts: CA certificates from files, those built into the
+//! binary, and optionally the system store; and the device's own
+//! certificate for mutual TLS. Never "trust anything".
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+use crate::error::{Error, Exit, Result, Step};
+
+/// CA bundles of the usual distributions, first existing one wins.
+const SYSTEM_STORES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// CAs built into the binary at build time (PEM), for factory images.
+pub const EMBEDDED_CAS: &[&str] = &[];
+
+pub struct Trust {
+    pub cas: Vec<PathBuf>,
+    pub system_roots: bool,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// A ready TLS configuration and a line describing it.
+pub struct Tls {
+    pub config: TlsConfig,
+    pub summary: String,
+}
+
+pub fn configure(trust: &Trust) -> Result<Tls> {
+    let mut roots = Vec::new();
+    let mut from = Vec::new();
+    for pem in EMBEDDED_CAS {
+        roots.extend(certificates(pem.as_bytes(), Path::new("(built in)"))?);
+    }
+    if !EMBEDDED_CAS.is_empty() {
+        from.push(format!("{} built in", EMBEDDED_CAS.len()));
+    }
+    for path in &trust.cas {
+        let found = certificates(&read(path, "--ca")?, path)?;
+        from.push(format!("{} from {}", found.len(), path.display()));
+        roots.extend(found);
+    }
+    if trust.system_roots {
+        let store = SYSTEM_STORES.iter().map(Path::new).find(|p| p.is_file()).ok_or_else(|| {
+            Error::new(Step::Settings, Exit::Config, "--system-roots: no system CA store was found (looked for /etc/ssl/certs/ca-certificates.crt and others); pass --ca PEM instead.")
+        })?;
+        let found = certificates(&read(store, "--system-roots")?, store)?;
+        from.push(format!("{} from {}", found.len(), store.display()));
+        roots.extend(found);
+    }
+    if roots.is_empty() {
+        return Err(Error::new(
+            Step::Settings,
+            Exit::Config,
+            "no CA certificate to trust: pass --ca PEM with your company's CA, or --system-roots.",
+        ));
+    }
+    let client = match &trust.client {
+        Some((cert, key)) => Some(client_cert(cert, key)?),
+        None => None,
+    };
+    let summary = format!(
+        "trusting {} CA certificate(s) ({}){}",
+        roots.len(),
+        from.join(", "),
+        if client.is_some() { ", presenting the device certificate" } else { "" }
+    );
+    let config = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .client_cert(client)
+        .build();
+    Ok(Tls { config, summary })
+}
+
+fn read(path: &Path, flag: &str) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| {
+        Error::new(Step::Settings, Exit::NoInput, format!("{flag} {}: {e}; check the path.", path.display()))
+    })
+}
+
+/// Every certificate in a PEM file; a file with none is a mistake worth saying.
+fn certificates(pem: &[u8], path: &Path) -> Result<Vec<Certificate<'static>>> {
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(bad_pem(path, &e.to_string())),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad_pem(path, "it holds no CERTIFICATE block"));
+    }
+    Ok(out)
+}
+
+fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert> {
+    let chain = certificates(&read(cert, "--client-cert")?, cert)?;
+    let key_pem = read(key, "--client-key")?;
+    let key = PrivateKey::from_pem(&key_pem).map_err(|e| bad_pem(key, &format!("no usable private key ({e})")))?;
+    Ok(ClientCert::new_with_certs(&chain, key))
+}
+
+fn bad_pem(path: &Path, why: &str) -> Error {
+    Error::new(Step::Settings, Exit::Config, format!("{} is not a usable PEM file: {why}; check the file.", path.display()))
+}
