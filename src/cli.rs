@@ -54,7 +54,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     "unknown option -{c}; see preconf --help."
                 )));
             }
-            Value(v) if sub.is_none() && pairs.is_empty() => {
+            Value(v) if sub.is_none() => {
                 let v = v.to_string_lossy().into_owned();
                 match v.as_str() {
                     "run" | "status" => sub = Some(v),

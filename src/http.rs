@@ -195,7 +195,7 @@ impl Resolver for OurResolver {
 
 /// Standard base64 with padding, for the Basic auth header: eight lines
 /// here rather than a crate for one use.
-fn base64(input: &[u8]) -> String {
+pub fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

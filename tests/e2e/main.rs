@@ -1,0 +1,6 @@
+//! End-to-end tests: the real binary against real servers on loopback.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod provision;

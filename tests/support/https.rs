@@ -1,0 +1,217 @@
+//! A small HTTPS server on 127.0.0.1 for the tests: a test-CA certificate,
+//! optional Basic auth and client-certificate checking, and replies that
+//! misbehave on purpose (redirects, stalls, lies about size).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+
+use super::pki::Issued;
+
+#[derive(Clone)]
+pub enum Reply {
+    /// 200 with this body and Content-Length.
+    Body(Vec<u8>),
+    /// 200 with `len` bytes of [`pattern`], streamed.
+    Pattern(u64),
+    /// 200 with this body, chunked: no length announced up front.
+    Chunked(Vec<u8>),
+    /// A redirect with this status and Location.
+    Redirect(u16, String),
+    /// Just this status.
+    Status(u16),
+    /// Read the request, then say nothing.
+    Stall,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+}
+
+pub struct Spec {
+    pub identity: Issued,
+    /// (login, password) every request must carry.
+    pub auth: Option<(String, String)>,
+    /// PEM of the CA that device certificates must chain to.
+    pub client_ca: Option<String>,
+    pub routes: HashMap<String, Reply>,
+}
+
+pub struct HttpsServer {
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<Logged>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpsServer {
+    pub fn start(spec: Spec) -> HttpsServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = Arc::new(server_config(&spec));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(spec);
+        let (l, s) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (config, spec, log, stop) = (config.clone(), shared.clone(), l.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, config, &spec, &log, &stop);
+                });
+            }
+        });
+        HttpsServer { port, log, stop }
+    }
+
+    pub fn requests(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn server_config(spec: &Spec) -> ServerConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(spec.identity.cert_pem.as_bytes()).map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_slice(spec.identity.key_pem.as_bytes()).unwrap();
+    let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = match &spec.client_ca {
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            builder.with_client_cert_verifier(v)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    builder.with_single_cert(certs, key).unwrap()
+}
+
+fn serve(
+    tcp: TcpStream,
+    config: Arc<ServerConfig>,
+    spec: &Spec,
+    log: &Mutex<Vec<Logged>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = StreamOwned::new(conn, tcp);
+    let (path, headers) = read_request(&mut tls)?;
+    log.lock().unwrap().push(Logged { path: path.clone(), headers: headers.clone() });
+    if let Some((user, pass)) = &spec.auth {
+        let want = format!("Basic {}", preconf::http::base64(format!("{user}:{pass}").as_bytes()));
+        if headers.get("authorization") != Some(&want) {
+            return respond(&mut tls, "401 Unauthorized", &[("WWW-Authenticate", "Basic realm=\"test\"".into())], b"");
+        }
+    }
+    let route = path.split('?').next().unwrap_or("");
+    match spec.routes.get(route).cloned() {
+        None => respond(&mut tls, "404 Not Found", &[], b"not found"),
+        Some(Reply::Body(b)) => respond(&mut tls, "200 OK", &[("Content-Length", b.len().to_string())], &b),
+        Some(Reply::Pattern(len)) => {
+            write_head(&mut tls, "200 OK", &[("Content-Length", len.to_string())])?;
+            let mut sent = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            while sent < len {
+                let n = ((len - sent) as usize).min(buf.len());
+                fill_pattern(&mut buf[..n], sent);
+                tls.write_all(&buf[..n])?;
+                sent += n as u64;
+            }
+            finish(&mut tls)
+        }
+        Some(Reply::Chunked(b)) => {
+            write_head(&mut tls, "200 OK", &[("Transfer-Encoding", "chunked".into())])?;
+            for c in b.chunks(1000) {
+                write!(tls, "{:x}\r\n", c.len())?;
+                tls.write_all(c)?;
+                tls.write_all(b"\r\n")?;
+            }
+            tls.write_all(b"0\r\n\r\n")?;
+            finish(&mut tls)
+        }
+        Some(Reply::Redirect(code, to)) => respond(&mut tls, &format!("{code} Redirect"), &[("Location", to), ("Content-Length", "0".into())], b""),
+        Some(Reply::Status(code)) => respond(&mut tls, &format!("{code} Status"), &[("Content-Length", "0".into())], b""),
+        Some(Reply::Stall) => {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(())
+        }
+    }
+}
+
+type Tls = StreamOwned<ServerConnection, TcpStream>;
+
+fn read_request(tls: &mut Tls) -> std::io::Result<(String, HashMap<String, String>)> {
+    let mut reader = BufReader::new(Read::by_ref(tls).take(64 * 1024));
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Ok((path, headers))
+}
+
+fn write_head(tls: &mut Tls, status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    tls.write_all(head.as_bytes())
+}
+
+fn respond(tls: &mut Tls, status: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<()> {
+    let mut headers = headers.to_vec();
+    if !headers.iter().any(|(k, _)| *k == "Content-Length") {
+        headers.push(("Content-Length", body.len().to_string()));
+    }
+    write_head(tls, status, &headers)?;
+    tls.write_all(body)?;
+    finish(tls)
+}
+
+fn finish(tls: &mut Tls) -> std::io::Result<()> {
+    tls.conn.send_close_notify();
+    tls.flush()
+}
+
+/// The bytes of a [`Reply::Pattern`] starting at `offset`.
+pub fn fill_pattern(buf: &mut [u8], offset: u64) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = ((offset + i as u64) % 251) as u8;
+    }
+}

@@ -1,0 +1,238 @@
+//! The test lab: test CAs, a DNS server and HTTPS servers on loopback, and
+//! the real `preconf` binary pointed at them. Nothing here talks to the
+//! machine's own resolver or leaves 127.0.0.1.
+
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod https;
+pub mod pki;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+pub use dns::{DnsServer, Zone};
+pub use https::{HttpsServer, Reply, Spec};
+pub use pki::Ca;
+
+pub const DOMAIN: &str = "example.test";
+pub const SRV: &str = "_maemo_autoconf._tcp.example.test";
+pub const LOGIN: &str = "jdoe";
+pub const PASSWORD: &str = "correct horse";
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub server_ca: Ca,
+    pub device_ca: Ca,
+    pub dns: Option<DnsServer>,
+    pub servers: Vec<HttpsServer>,
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Lab::new()
+    }
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let dir = tempfile::Builder::new().prefix("preconf-test-").tempdir().unwrap();
+        let lab = Lab { dir, server_ca: Ca::new("Test Server CA"), device_ca: Ca::new("Test Device CA"), dns: None, servers: Vec::new() };
+        lab.file("ca.pem", lab.server_ca.pem().as_bytes());
+        lab
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file in the lab directory and returns its path.
+    pub fn file(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// The directory `preconf --root` provisions into.
+    pub fn root(&self) -> PathBuf {
+        self.path("root")
+    }
+
+    /// Starts an HTTPS server for `host` requiring the test login; returns its port.
+    pub fn serve(&mut self, host: &str, routes: HashMap<String, Reply>) -> u16 {
+        self.serve_with(host, routes, true, None)
+    }
+
+    pub fn serve_with(&mut self, host: &str, routes: HashMap<String, Reply>, auth: bool, client_ca: Option<String>) -> u16 {
+        let spec = Spec {
+            identity: self.server_ca.issue(&[host]),
+            auth: auth.then(|| (LOGIN.to_string(), PASSWORD.to_string())),
+            client_ca,
+            routes,
+        };
+        let server = HttpsServer::start(spec);
+        let port = server.port;
+        self.servers.push(server);
+        port
+    }
+
+    pub fn start_dns(&mut self, zone: Zone) {
+        self.dns = Some(DnsServer::start(zone));
+    }
+
+    /// `preconf` with the lab's DNS, CA and root, the test login, short
+    /// timeouts, and an environment holding only PATH and the password.
+    pub fn preconf(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_preconf"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PRECONF_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .arg("--root")
+            .arg(self.root())
+            .arg("--ca")
+            .arg(self.path("ca.pem"))
+            .args(["--user", LOGIN, "--io-timeout", "2", "--timeout", "60"]);
+        if let Some(d) = &self.dns {
+            c.arg("--dns").arg(d.addr.to_string());
+        }
+        c
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root().join("var/lib/preconf")
+    }
+}
+
+/// A loopback port where nothing listens: connections are refused.
+pub fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A configurator that records how it was started into `$PRECONF_ROOT/handoff.txt`.
+pub fn configurator_script() -> Vec<u8> {
+    b"#!/bin/sh\n{ echo \"args=$*\"; env | grep '^PRECONF_' | sort; } > \"$PRECONF_ROOT/handoff.txt\"\n".to_vec()
+}
+
+/// One package entry of a bundle.
+pub struct Pkg<'a> {
+    pub arch: &'a str,
+    pub kind: &'a str,
+    pub url: &'a str,
+    pub sha256: String,
+    pub size: u64,
+    pub path: Option<&'a str>,
+}
+
+impl Pkg<'_> {
+    fn json(&self) -> String {
+        let path = self.path.map(|p| format!(", \"path\": \"{p}\"")).unwrap_or_default();
+        format!(
+            "{{ \"arch\": \"{}\", \"type\": \"{}\", \"url\": \"{}\", \"sha256\": \"{}\", \"size\": {}{path} }}",
+            self.arch, self.kind, self.url, self.sha256, self.size
+        )
+    }
+}
+
+pub fn bundle_json(packages: &[Pkg], command: &[&str], certs: &[(&str, &str)]) -> String {
+    let pkgs: Vec<String> = packages.iter().map(Pkg::json).collect();
+    let cmd: Vec<String> = command.iter().map(|c| format!("\"{c}\"")).collect();
+    let certs: Vec<String> = certs
+        .iter()
+        .map(|(n, pem)| format!("{{ \"name\": \"{n}\", \"pem\": \"{}\" }}", pem.replace('\n', "\\n")))
+        .collect();
+    format!(
+        r#"{{ "format": 1, "future_field": {{ "x": [1, 2] }},
+  "user": {{ "name": "Jane Doe", "email": "jane@example.test", "login": "jdoe" }},
+  "device": {{ "id": "DEV-0001", "password": "device-secret" }},
+  "configurator": {{ "name": "corp-configurator", "packages": [{}], "command": [{}] }},
+  "config_url": "https://cfg.example.test/devices/DEV-0001/config",
+  "certificates": [{}] }}"#,
+        pkgs.join(", "),
+        cmd.join(", "),
+        certs.join(", ")
+    )
+}
+
+/// The usual world: cfg1.example.test serving a bundle at /bundle whose
+/// exec package is at the relative URL pkgs/corp.sh.
+pub struct Standard {
+    pub routes: HashMap<String, Reply>,
+    pub script: Vec<u8>,
+}
+
+pub fn standard_routes(lab: &Lab) -> Standard {
+    let script = configurator_script();
+    let bundle = bundle_json(
+        &[Pkg { arch: "any", kind: "exec", url: "pkgs/corp.sh", sha256: sha256_hex(&script), size: script.len() as u64, path: Some("/usr/bin/corp-configurator") }],
+        &["/usr/bin/corp-configurator", "--enroll"],
+        &[("corp-root", &lab.server_ca.pem())],
+    );
+    let routes = HashMap::from([
+        ("/bundle".to_string(), Reply::Body(bundle.into_bytes())),
+        ("/pkgs/corp.sh".to_string(), Reply::Body(script.clone())),
+    ]);
+    Standard { routes, script }
+}
+
+/// The standard zone for servers at the given ports, in that SRV order.
+pub fn zone_for(targets: &[(&str, u16, u16, u16)]) -> Zone {
+    let mut z = Zone::new().txt(SRV, "path=/bundle");
+    for (host, priority, weight, port) in targets {
+        z = z.srv(SRV, *priority, *weight, *port, host).a(host, Ipv4Addr::LOCALHOST);
+    }
+    z
+}
+
+/// The finished process, with the assertions the tests use.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(mut c: Command) -> Run {
+        let Output { status, stdout, stderr } = c.output().unwrap();
+        Run { code: status.code(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, Some(0), "expected success\n--- stderr:\n{}\n--- stdout:\n{}", self.stderr, self.stdout);
+        self
+    }
+
+    /// Fails with this exit code and says `needle` on stderr.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) -> &Run {
+        assert_eq!(self.code, Some(code), "expected exit {code}\n--- stderr:\n{}", self.stderr);
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn says(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        self
+    }
+
+    /// The last line of stderr, the error sentence.
+    pub fn error_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+}
+
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
