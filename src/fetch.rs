@@ -83,6 +83,14 @@ pub fn fetch(
         }
     }
     let n = candidates.len();
+    // A certificate we do not trust is a setup problem, not a network one.
+    if last_failure.contains("TLS: ") {
+        return Err(Error::new(
+            Step::Fetch,
+            Exit::Config,
+            format!("no configuration server could be verified ({n} tried; last: {last_failure}); check --ca and --client-cert, or ask your IT admin."),
+        ));
+    }
     Err(Error::new(
         Step::Fetch,
         Exit::TempFail,

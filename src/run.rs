@@ -21,7 +21,6 @@ use crate::report::say;
 use crate::settings::Settings;
 use crate::state::{self, Receipt, ReceiptPackage, State};
 use crate::tls::{self, Trust};
-use crate::url::Url;
 
 /// How a run ended, when it did not exec the configurator.
 pub enum Outcome {
@@ -134,13 +133,9 @@ fn nameservers(s: &Settings) -> Result<Vec<std::net::SocketAddr>> {
 /// Where the server URL comes from: --server, or SRV under the domain
 /// learned from DHCP and confirmed by the person.
 fn server_source(s: &Settings, term: &mut Option<Terminal>) -> Result<(Source, Option<String>)> {
-    if let Some(raw) = &s.server {
-        let url = Url::parse(raw).map_err(|e| Error::usage(format!("--server '{raw}' is not a URL: {e}.")))?;
-        if url.scheme != "https" {
-            return Err(Error::usage(format!("--server '{raw}' must be an https:// URL; preconf never fetches over plain http.")));
-        }
+    if let Some(url) = &s.server {
         say(Step::Domain, format!("not needed: the server is {url} (--server)"));
-        return Ok((Source::Explicit(url), None));
+        return Ok((Source::Explicit(url.clone()), None));
     }
     let domain = match &s.domain {
         Some(d) => {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Exit, Result, Step};
+use crate::url::Url;
 
 /// How a key takes values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +152,7 @@ pub struct Settings {
     pub assume_yes: bool,
     pub service: String,
     pub dns: Vec<SocketAddr>,
-    pub server: Option<String>,
+    pub server: Option<Url>,
     pub user: Option<String>,
     pub device_id: Option<String>,
     pub cas: Vec<PathBuf>,
@@ -200,7 +201,7 @@ impl Settings {
             assume_yes: d.switch("yes"),
             service,
             dns,
-            server: d.one("server").map(str::to_string),
+            server: d.one("server").map(|raw| server_url(d, raw)).transpose()?,
             user: d.one("user").map(str::to_string),
             device_id: d.one("device-id").map(str::to_string),
             cas: paths("ca"),
@@ -215,6 +216,14 @@ impl Settings {
             io_timeout: seconds(d, "io-timeout", 15)?,
         })
     }
+}
+
+fn server_url(d: &Dictionary, raw: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| d.bad("server", raw, &format!("is not a URL: {e}")))?;
+    if url.scheme != "https" {
+        return Err(d.bad("server", raw, "must be an https:// URL; preconf never fetches over plain http"));
+    }
+    Ok(url)
 }
 
 fn seconds(d: &Dictionary, key: &str, default: u64) -> Result<Duration> {
