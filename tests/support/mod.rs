@@ -88,6 +88,11 @@ impl Lab {
     /// `preconf` with the lab's DNS, CA and root, the test login, short
     /// timeouts, and an environment holding only PATH and the password.
     pub fn preconf(&self) -> Command {
+        self.preconf_trusting(&self.path("ca.pem"))
+    }
+
+    /// [`Lab::preconf`] with another CA file as its only --ca.
+    pub fn preconf_trusting(&self, ca: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_preconf"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -96,7 +101,7 @@ impl Lab {
             .arg("--root")
             .arg(self.root())
             .arg("--ca")
-            .arg(self.path("ca.pem"))
+            .arg(ca)
             .args(["--user", LOGIN, "--io-timeout", "2", "--timeout", "60"]);
         if let Some(d) = &self.dns {
             c.arg("--dns").arg(d.addr.to_string());
