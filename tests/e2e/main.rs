@@ -4,5 +4,6 @@
 mod support;
 
 mod discovery;
+mod failures;
 mod provision;
 mod trust;
