@@ -1,5 +1,6 @@
 //! The happy path and what it leaves behind.
 
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::*;
@@ -53,4 +54,151 @@ fn exec_package_is_installed_and_handed_over() {
     assert!(!state.join("staging").exists(), "staging area left behind");
     // Never the password, in anything the run printed.
     assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
+}
+
+/// Builds a .deb with dpkg-deb: the configurator plus a postinst that
+/// leaves a mark inside the root dpkg installs into.
+fn build_deb(lab: &Lab) -> Vec<u8> {
+    let tree = lab.path("deb");
+    lab.file("deb/DEBIAN/control", b"Package: corp-configurator\nVersion: 1.0\nArchitecture: all\nMaintainer: IT <it@example.test>\nDescription: test configurator\n");
+    let postinst = lab.file("deb/DEBIAN/postinst", b"#!/bin/sh\nset -e\nmkdir -p \"$DPKG_ROOT/var/lib/corp\"\necho \"$1\" > \"$DPKG_ROOT/var/lib/corp/postinst-ran\"\n");
+    let bin = lab.file("deb/usr/bin/corp-configurator", &configurator_script());
+    for p in [postinst, bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = lab.path("corp_1.0_all.deb");
+    let st = std::process::Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&tree).arg(&out).output().unwrap();
+    assert!(st.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&st.stderr));
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn deb_package_is_installed_with_dpkg_into_the_root() {
+    let mut lab = Lab::new();
+    let deb = build_deb(&lab);
+    let this_arch = preconf::bundle::arch_names(std::env::consts::ARCH)[1];
+    let bundle = bundle_json(
+        &[
+            Pkg { arch: "any", kind: "exec", url: "pkgs/not-this.sh", sha256: "0".repeat(64), size: 1, path: Some("/usr/bin/wrong") },
+            Pkg { arch: this_arch, kind: "deb", url: "/pkgs/corp_1.0_all.deb", sha256: sha256_hex(&deb), size: deb.len() as u64, path: None },
+        ],
+        &["/usr/bin/corp-configurator", "--enroll"],
+        &[],
+    );
+    let port = lab.serve(
+        "cfg1.example.test",
+        HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes())), ("/pkgs/corp_1.0_all.deb".to_string(), Reply::Body(deb))]),
+    );
+    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN]);
+    let run = Run::of(c);
+    run.ok().says(&format!("(deb package for {this_arch})")).says("install: installed with dpkg into");
+    let status = read(&lab.root().join("var/lib/dpkg/status"));
+    assert!(status.contains("Package: corp-configurator") && status.contains("Status: install ok installed"), "{status}");
+    assert_eq!(read(&lab.root().join("var/lib/corp/postinst-ran")).trim(), "configure");
+    assert!(read(&lab.root().join("var/log/dpkg.log")).contains("corp-configurator"));
+    assert!(read(&lab.root().join("handoff.txt")).contains("args=--enroll"));
+    // dpkg's chatter goes to stderr: stdout stays clean.
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn broken_deb_fails_cleanly() {
+    let mut lab = Lab::new();
+    let junk = b"!<arch>\nnot really a deb".to_vec();
+    let bundle = bundle_json(
+        &[Pkg { arch: "any", kind: "deb", url: "corp.deb", sha256: sha256_hex(&junk), size: junk.len() as u64, path: None }],
+        &["/usr/bin/corp-configurator"],
+        &[],
+    );
+    let port = lab.serve("cfg1.example.test", HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes())), ("/corp.deb".to_string(), Reply::Body(junk))]));
+    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN]);
+    Run::of(c).fails(65, "install: dpkg -i").says("Nothing else was changed");
+    assert!(!lab.state().join("receipt.json").exists());
+    assert!(!lab.state().join("bundle.json").exists());
+}
+
+#[test]
+fn no_exec_then_status_then_nothing_to_do() {
+    let (lab, std) = standard_lab();
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN, "--no-exec"]);
+    let run = Run::of(c);
+    run.ok();
+    assert_eq!(run.stdout.trim(), format!("{} --enroll", lab.root().join("usr/bin/corp-configurator").display()));
+    assert!(!lab.root().join("handoff.txt").exists(), "--no-exec ran the configurator");
+
+    let mut c = lab.preconf();
+    c.arg("status");
+    let status = Run::of(c);
+    status.ok();
+    assert!(status.stdout.contains("domain       example.test"), "{}", status.stdout);
+    assert!(status.stdout.contains(&sha256_hex(&std.script)), "{}", status.stdout);
+
+    let mut c = lab.preconf();
+    c.args(["status", "--json"]);
+    let json = Run::of(c);
+    json.ok();
+    assert!(json.stdout.starts_with('{') && json.stdout.contains("\"command\":[\"/usr/bin/corp-configurator\",\"--enroll\"]"), "{}", json.stdout);
+
+    let before = lab.servers[0].requests().len();
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN]);
+    Run::of(c).ok().says("nothing to do (pass --force to provision again");
+    assert_eq!(lab.servers[0].requests().len(), before, "a provisioned device asked the server again");
+
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN, "--force"]);
+    Run::of(c).ok().says("handoff: starting");
+    assert!(lab.root().join("handoff.txt").exists());
+}
+
+#[test]
+fn status_without_receipt() {
+    let lab = Lab::new();
+    let mut c = lab.preconf();
+    c.arg("status");
+    Run::of(c).fails(66, "this device is not provisioned (no receipt in");
+}
+
+#[test]
+fn state_dir_override() {
+    let (lab, _) = standard_lab();
+    let state = lab.path("elsewhere");
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN, "--no-exec", "--state-dir"]).arg(&state);
+    Run::of(c).ok();
+    assert!(state.join("receipt.json").is_file() && state.join("bundle.json").is_file());
+    assert!(!lab.state().exists());
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let bin = env!("CARGO_BIN_EXE_preconf");
+    let help = Run::of({
+        let mut c = std::process::Command::new(bin);
+        c.arg("--help");
+        c
+    });
+    help.ok();
+    for word in ["_maemo_autoconf._tcp", "PRECONF_ASKPASS", "--lease-file PATH...", "Exit codes"] {
+        assert!(help.stdout.contains(word), "--help lacks {word}");
+    }
+    let bad = Run::of({
+        let mut c = std::process::Command::new(bin);
+        c.args(["--password", "x"]);
+        c
+    });
+    bad.fails(64, "unknown option --password; see preconf --help.");
+    let version = Run::of({
+        let mut c = std::process::Command::new(bin);
+        c.arg("--version");
+        c
+    });
+    assert!(version.stdout.starts_with("preconf 0."), "{}", version.stdout);
 }
