@@ -69,21 +69,29 @@ pub enum Kind {
 impl Package {
     pub fn kind(&self) -> Kind {
         // Checked by validate(), so anything else never reaches here.
-        if self.kind == "deb" { Kind::Deb } else { Kind::Exec }
+        if self.kind == "deb" {
+            Kind::Deb
+        } else {
+            Kind::Exec
+        }
     }
 }
 
 /// Parses and checks a bundle; the error is a phrase naming the problem.
 pub fn parse(bytes: &[u8]) -> Result<Bundle, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
-    let bundle = Bundle::deserialize_json(text).map_err(|e| format!("it is not a valid format-1 bundle ({e})"))?;
+    let bundle = Bundle::deserialize_json(text)
+        .map_err(|e| format!("it is not a valid format-1 bundle ({e})"))?;
     validate(&bundle)?;
     Ok(bundle)
 }
 
 fn validate(b: &Bundle) -> Result<(), String> {
     if b.format != FORMAT {
-        return Err(format!("it is format {}, and this preconf reads format {FORMAT}; update preconf or ask for a format-{FORMAT} bundle", b.format));
+        return Err(format!(
+            "it is format {}, and this preconf reads format {FORMAT}; update preconf or ask for a format-{FORMAT} bundle",
+            b.format
+        ));
     }
     let c = &b.configurator;
     if c.command.first().is_none_or(|p| !p.starts_with('/')) {
@@ -99,17 +107,28 @@ fn validate(b: &Bundle) -> Result<(), String> {
         }
         match (p.kind.as_str(), &p.path) {
             ("deb", _) => {}
-            ("exec", Some(path)) if path.starts_with('/') && !path.split('/').any(|s| s == "..") => {}
-            ("exec", _) => return Err(format!("{at} is of type exec and needs an absolute path without '..'")),
+            ("exec", Some(path))
+                if path.starts_with('/') && !path.split('/').any(|s| s == "..") => {}
+            ("exec", _) => {
+                return Err(format!(
+                    "{at} is of type exec and needs an absolute path without '..'"
+                ));
+            }
             (other, _) => return Err(format!("{at}.type '{other}' is not one of deb, exec")),
         }
     }
     for (i, cert) in b.certificates.iter().flatten().enumerate() {
         if !is_file_name(&cert.name) {
-            return Err(format!("certificates[{i}].name '{}' is not a plain file name (letters, digits, . _ -)", cert.name));
+            return Err(format!(
+                "certificates[{i}].name '{}' is not a plain file name (letters, digits, . _ -)",
+                cert.name
+            ));
         }
         if !cert.pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(format!("certificates[{i}] ('{}') holds no PEM certificate", cert.name));
+            return Err(format!(
+                "certificates[{i}] ('{}') holds no PEM certificate",
+                cert.name
+            ));
         }
     }
     if let Some(u) = &b.config_url {
@@ -122,7 +141,8 @@ fn is_file_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
         && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Names an architecture goes by: Rust's own first, then Debian's.
@@ -168,21 +188,43 @@ mod tests {
     fn parses_and_chooses() {
         let b = parse(GOOD.as_bytes()).unwrap();
         assert_eq!(b.device.as_ref().unwrap().id.as_deref(), Some("DEV-0001"));
-        assert_eq!(choose(&b.configurator, "aarch64").unwrap().kind(), Kind::Deb);
-        assert_eq!(choose(&b.configurator, "x86_64").unwrap().kind(), Kind::Exec);
+        assert_eq!(
+            choose(&b.configurator, "aarch64").unwrap().kind(),
+            Kind::Deb
+        );
+        assert_eq!(
+            choose(&b.configurator, "x86_64").unwrap().kind(),
+            Kind::Exec
+        );
     }
 
     #[test]
     fn missing_field_is_named() {
-        let e = parse(br#"{"format": 1, "configurator": {"name": "x", "command": ["/x"]}}"#).unwrap_err();
+        let e = parse(br#"{"format": 1, "configurator": {"name": "x", "command": ["/x"]}}"#)
+            .unwrap_err();
         assert!(e.contains("packages"), "{e}");
     }
 
     #[test]
     fn wrong_format_and_values() {
-        assert!(parse(GOOD.replace("\"format\": 1", "\"format\": 2").as_bytes()).unwrap_err().contains("format 2"));
-        assert!(parse(GOOD.replace("corp-root", "../x").as_bytes()).unwrap_err().contains("file name"));
-        assert!(parse(GOOD.replace("/usr/bin/corp\" }", "usr/bin/corp\" }").as_bytes()).unwrap_err().contains("absolute"));
+        assert!(
+            parse(GOOD.replace("\"format\": 1", "\"format\": 2").as_bytes())
+                .unwrap_err()
+                .contains("format 2")
+        );
+        assert!(
+            parse(GOOD.replace("corp-root", "../x").as_bytes())
+                .unwrap_err()
+                .contains("file name")
+        );
+        assert!(
+            parse(
+                GOOD.replace("/usr/bin/corp\" }", "usr/bin/corp\" }")
+                    .as_bytes()
+            )
+            .unwrap_err()
+            .contains("absolute")
+        );
         assert!(parse(b"not json").is_err());
     }
 

@@ -42,9 +42,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     Kind::Switch => "true".to_string(),
                     Kind::One(_) | Kind::Many(_) => {
                         let v = parser.value().map_err(lexopt_error)?;
-                        v.into_string().map_err(|_| {
-                            Error::usage(format!("--{name} needs a UTF-8 value."))
-                        })?
+                        v.into_string()
+                            .map_err(|_| Error::usage(format!("--{name} needs a UTF-8 value.")))?
                     }
                 };
                 pairs.push((key.name.to_string(), value));
@@ -177,12 +176,16 @@ mod tests {
     use super::*;
 
     fn args(a: &[&str]) -> Vec<OsString> {
-        std::iter::once("preconf").chain(a.iter().copied()).map(OsString::from).collect()
+        std::iter::once("preconf")
+            .chain(a.iter().copied())
+            .map(OsString::from)
+            .collect()
     }
 
     #[test]
     fn flags_become_pairs() {
-        let Command::Run(l) = parse(args(&["--dns", "127.0.0.1", "--yes", "--ca=a.pem"])).unwrap() else {
+        let Command::Run(l) = parse(args(&["--dns", "127.0.0.1", "--yes", "--ca=a.pem"])).unwrap()
+        else {
             panic!("expected run")
         };
         assert_eq!(
@@ -197,7 +200,10 @@ mod tests {
 
     #[test]
     fn status_takes_json() {
-        assert!(matches!(parse(args(&["status", "--json"])).unwrap(), Command::Status { json: true, .. }));
+        assert!(matches!(
+            parse(args(&["status", "--json"])).unwrap(),
+            Command::Status { json: true, .. }
+        ));
         assert!(parse(args(&["--json"])).is_err());
     }
 

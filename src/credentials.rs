@@ -20,7 +20,9 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("login", &self.login).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,11 @@ pub struct Asker {
 
 impl Asker {
     pub fn new(source: Source, login: Option<String>) -> Asker {
-        Asker { source, login, tries: 0 }
+        Asker {
+            source,
+            login,
+            tries: 0,
+        }
     }
 
     /// Credentials for `server`. A typed login is asked again on each try,
@@ -83,7 +89,9 @@ impl Asker {
         let password = match &self.source {
             Source::Env(p) => p.clone(),
             Source::Askpass(prog) => askpass(prog, &prompt)?,
-            Source::Terminal => terminal(term)?.password(&prompt).map_err(|e| tty_error(e.to_string()))?,
+            Source::Terminal => terminal(term)?
+                .password(&prompt)
+                .map_err(|e| tty_error(e.to_string()))?,
         };
         Ok(Credentials { login, password })
     }
@@ -96,21 +104,28 @@ impl Asker {
             _ => return Err(tty_error("no terminal to ask the login on".into())),
         };
         if login.is_empty() {
-            return Err(Error::new(Step::Credentials, Exit::NoPerm, "no login was given; pass --user NAME or type it at the prompt."));
+            return Err(Error::new(
+                Step::Credentials,
+                Exit::NoPerm,
+                "no login was given; pass --user NAME or type it at the prompt.",
+            ));
         }
         Ok(login)
     }
 }
 
 fn terminal(term: &mut Option<Terminal>) -> Result<&mut Terminal> {
-    term.as_mut().ok_or_else(|| tty_error("no terminal to ask the password on".into()))
+    term.as_mut()
+        .ok_or_else(|| tty_error("no terminal to ask the password on".into()))
 }
 
 fn tty_error(what: String) -> Error {
     Error::new(
         Step::Credentials,
         Exit::Usage,
-        format!("{what}; run preconf on a terminal, or set {ENV_ASKPASS} (or {ENV_PASSWORD}) and --user for unattended runs."),
+        format!(
+            "{what}; run preconf on a terminal, or set {ENV_ASKPASS} (or {ENV_PASSWORD}) and --user for unattended runs."
+        ),
     )
 }
 
@@ -122,13 +137,20 @@ fn askpass(prog: &str, prompt: &str) -> Result<String> {
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| {
-            Error::new(Step::Credentials, Exit::Config, format!("cannot run the {ENV_ASKPASS} program {prog}: {e}; check the variable."))
+            Error::new(
+                Step::Credentials,
+                Exit::Config,
+                format!("cannot run the {ENV_ASKPASS} program {prog}: {e}; check the variable."),
+            )
         })?;
     if !out.status.success() {
         return Err(Error::new(
             Step::Credentials,
             Exit::NoPerm,
-            format!("the {ENV_ASKPASS} program {prog} failed ({}); no password was given.", out.status),
+            format!(
+                "the {ENV_ASKPASS} program {prog} failed ({}); no password was given.",
+                out.status
+            ),
         ));
     }
     let mut answer = String::from_utf8_lossy(&out.stdout).into_owned();

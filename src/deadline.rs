@@ -21,7 +21,10 @@ fn now_ms() -> u64 {
 /// Starts the clock; `on_expiry` runs on the watchdog thread, then the
 /// process exits with the code it returns.
 pub fn arm(limit: Duration, on_expiry: fn() -> i32) {
-    LIMIT_MS.store(now_ms().saturating_add(limit.as_millis() as u64), Ordering::SeqCst);
+    LIMIT_MS.store(
+        now_ms().saturating_add(limit.as_millis() as u64),
+        Ordering::SeqCst,
+    );
     std::thread::spawn(move || {
         loop {
             let now = now_ms();

@@ -35,7 +35,10 @@ impl Candidate {
 
 pub fn candidates(source: &Source, dns: &Dns) -> Result<Vec<Candidate>> {
     match source {
-        Source::Explicit(url) => Ok(vec![Candidate { url: url.clone(), srv: None }]),
+        Source::Explicit(url) => Ok(vec![Candidate {
+            url: url.clone(),
+            srv: None,
+        }]),
         Source::Srv { service, domain } => from_srv(dns, &format!("{service}.{domain}")),
     }
 }
@@ -50,7 +53,9 @@ pub struct Srv {
 }
 
 fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
-    let records = dns.query(name, RecordType::SRV).map_err(|f| srv_error(name, f))?;
+    let records = dns
+        .query(name, RecordType::SRV)
+        .map_err(|f| srv_error(name, f))?;
     let srvs: Vec<Srv> = records
         .iter()
         .filter_map(|r| match r {
@@ -67,7 +72,9 @@ fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
         return Err(Error::new(
             Step::Discover,
             Exit::Unavailable,
-            format!("{name} exists but has no SRV record; ask your IT admin to publish one, or pass --server URL."),
+            format!(
+                "{name} exists but has no SRV record; ask your IT admin to publish one, or pass --server URL."
+            ),
         ));
     }
     // RFC 2782: a lone target of "." means the service is decidedly not here.
@@ -76,7 +83,9 @@ fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
         return Err(Error::new(
             Step::Discover,
             Exit::Unavailable,
-            format!("the SRV record {name} says this domain offers no configuration service (target \".\"); ask your IT admin, or pass --server URL."),
+            format!(
+                "the SRV record {name} says this domain offers no configuration service (target \".\"); ask your IT admin, or pass --server URL."
+            ),
         ));
     }
     let path = txt_path(dns, name)?;
@@ -102,7 +111,10 @@ fn srv_error(name: &str, f: Failure) -> Error {
             Exit::Unavailable,
             "check the domain, ask your IT admin to publish the SRV record, or pass --server URL",
         ),
-        Failure::Unreachable(_) => (Exit::TempFail, "check the network and --dns, then try again"),
+        Failure::Unreachable(_) => (
+            Exit::TempFail,
+            "check the network and --dns, then try again",
+        ),
         Failure::BadName(_) => (Exit::Usage, "check the domain and --service"),
         Failure::NoNameserver => (Exit::Config, "check the network settings"),
     };
@@ -121,7 +133,11 @@ fn txt_path(dns: &Dns, name: &str) -> Result<String> {
         for s in txt.txt_data() {
             if let Some(v) = s.strip_prefix(b"path=") {
                 let v = String::from_utf8_lossy(v).into_owned();
-                return Ok(if v.starts_with('/') { v } else { format!("/{v}") });
+                return Ok(if v.starts_with('/') {
+                    v
+                } else {
+                    format!("/{v}")
+                });
             }
         }
     }
@@ -166,13 +182,21 @@ mod tests {
     use super::*;
 
     fn srv(priority: u16, weight: u16, target: &str) -> Srv {
-        Srv { priority, weight, port: 443, target: target.into() }
+        Srv {
+            priority,
+            weight,
+            port: 443,
+            target: target.into(),
+        }
     }
 
     #[test]
     fn priority_first_then_weight() {
         let mut zero = || 0;
-        let got = order(vec![srv(20, 0, "c"), srv(10, 5, "b"), srv(10, 0, "a")], &mut zero);
+        let got = order(
+            vec![srv(20, 0, "c"), srv(10, 5, "b"), srv(10, 0, "a")],
+            &mut zero,
+        );
         let names: Vec<_> = got.iter().map(|s| s.target.as_str()).collect();
         // pick 0 selects the first weight-0 record within priority 10.
         assert_eq!(names, ["a", "b", "c"]);

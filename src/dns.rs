@@ -36,7 +36,10 @@ impl fmt::Display for Failure {
                 write!(f, "no nameserver answered ({})", parts.join("; "))
             }
             Failure::BadName(e) => write!(f, "not a valid DNS name ({e})"),
-            Failure::NoNameserver => write!(f, "no nameserver is configured (resolv.conf names none; pass --dns IP)"),
+            Failure::NoNameserver => write!(
+                f,
+                "no nameserver is configured (resolv.conf names none; pass --dns IP)"
+            ),
         }
     }
 }
@@ -116,7 +119,9 @@ impl Dns {
 
     fn exchange(&self, server: SocketAddr, name: &Name, rtype: RecordType) -> io::Result<Message> {
         let id = random_id();
-        let request = request(id, name, rtype).to_vec().map_err(io::Error::other)?;
+        let request = request(id, name, rtype)
+            .to_vec()
+            .map_err(io::Error::other)?;
         let reply = self.exchange_udp(server, id, &request)?;
         if reply.truncated() {
             return self.exchange_tcp(server, id, &request);
@@ -230,6 +235,9 @@ mod tests {
         let m = Message::from_vec(&bytes).unwrap();
         assert_eq!(m.id(), 7);
         assert_eq!(m.queries()[0].query_type(), RecordType::SRV);
-        assert!(matching_reply(&bytes, 7).is_none(), "a query is not a reply");
+        assert!(
+            matching_reply(&bytes, 7).is_none(),
+            "a query is not a reply"
+        );
     }
 }

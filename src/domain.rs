@@ -36,7 +36,10 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
                 return Err(Error::new(
                     Step::Domain,
                     Exit::NoInput,
-                    format!("lease file {} does not exist; check --lease-file.", f.display()),
+                    format!(
+                        "lease file {} does not exist; check --lease-file.",
+                        f.display()
+                    ),
                 ));
             }
         }
@@ -46,7 +49,10 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
     };
     for f in &leases {
         if let Some(d) = fs::read_to_string(f).ok().and_then(|t| from_lease(&t)) {
-            return Ok(Some(Learned { domain: d, source: f.display().to_string() }));
+            return Ok(Some(Learned {
+                domain: d,
+                source: f.display().to_string(),
+            }));
         }
     }
     let resolv = match resolv_conf {
@@ -69,7 +75,10 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
             (Err(_), false) => String::new(),
         };
         if let Some(d) = from_resolv_conf(&text) {
-            return Ok(Some(Learned { domain: d, source: p.display().to_string() }));
+            return Ok(Some(Learned {
+                domain: d,
+                source: p.display().to_string(),
+            }));
         }
     }
     Ok(None)
@@ -78,18 +87,23 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
 fn well_known_leases() -> Vec<PathBuf> {
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
     for (dir, suffix) in LEASE_GLOBS {
-        let Ok(entries) = fs::read_dir(dir) else { continue };
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name();
             if !name.to_string_lossy().ends_with(suffix) || !p.is_file() {
                 continue;
             }
-            let mtime = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let mtime = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             found.push((mtime, p));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|e| std::cmp::Reverse(e.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -135,7 +149,8 @@ pub fn normalize(name: &str) -> Option<String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     let labels: Vec<&str> = name.split('.').collect();
     if name.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| ok_label(l)) {
@@ -169,8 +184,14 @@ mod tests {
 
     #[test]
     fn resolv_conf_domain_or_first_search() {
-        assert_eq!(from_resolv_conf("nameserver 1.2.3.4\nsearch a.example b.example\n").as_deref(), Some("a.example"));
-        assert_eq!(from_resolv_conf("search a.example\ndomain d.example.\n").as_deref(), Some("d.example"));
+        assert_eq!(
+            from_resolv_conf("nameserver 1.2.3.4\nsearch a.example b.example\n").as_deref(),
+            Some("a.example")
+        );
+        assert_eq!(
+            from_resolv_conf("search a.example\ndomain d.example.\n").as_deref(),
+            Some("d.example")
+        );
         assert_eq!(from_resolv_conf("nameserver 1.2.3.4\n"), None);
     }
 

@@ -26,35 +26,75 @@ pub struct Staged {
     pub size: u64,
 }
 
-pub fn download(http: &Http, url: &Url, auth: Option<&Auth>, pkg: &Package, staging: &Path) -> Result<Staged> {
+pub fn download(
+    http: &Http,
+    url: &Url,
+    auth: Option<&Auth>,
+    pkg: &Package,
+    staging: &Path,
+) -> Result<Staged> {
     fs::create_dir_all(staging).map_err(|e| io_error(staging, &e))?;
     let name = url.file_name();
     let path = staging.join(format!("{}.part", pkg.sha256.to_ascii_lowercase()));
     let resp = match http.get(url, auth) {
         Ok((_, resp)) => resp,
         Err(Failure::Status { code, url }) => {
-            let exit = if code >= 500 { Exit::TempFail } else { Exit::Unavailable };
-            return Err(Error::new(Step::Download, exit, format!("{url} answered {code}; ask your IT admin to check the package URL in the bundle.")));
+            let exit = if code >= 500 {
+                Exit::TempFail
+            } else {
+                Exit::Unavailable
+            };
+            return Err(Error::new(
+                Step::Download,
+                exit,
+                format!(
+                    "{url} answered {code}; ask your IT admin to check the package URL in the bundle."
+                ),
+            ));
         }
         Err(Failure::Transport(why)) => {
-            return Err(Error::new(Step::Download, Exit::TempFail, format!("{url}: {why}; check the network and try again.")));
+            return Err(Error::new(
+                Step::Download,
+                Exit::TempFail,
+                format!("{url}: {why}; check the network and try again."),
+            ));
         }
         Err(Failure::Refused(why)) => {
-            return Err(Error::new(Step::Download, Exit::Unavailable, format!("{why}; packages must be served over https.")));
+            return Err(Error::new(
+                Step::Download,
+                Exit::Unavailable,
+                format!("{why}; packages must be served over https."),
+            ));
         }
     };
     if let Some(len) = resp.body().content_length().filter(|&l| l > pkg.size) {
-        return Err(too_big(name, url, pkg.size, &format!(" (the server announced {len})")));
+        return Err(too_big(
+            name,
+            url,
+            pkg.size,
+            &format!(" (the server announced {len})"),
+        ));
     }
     let result = stream(resp.into_body().into_reader(), &path, pkg.size)
         .map_err(|f| match f {
             StreamFailure::TooBig => too_big(name, url, pkg.size, ""),
-            StreamFailure::Read(why) => Error::new(Step::Download, Exit::TempFail, format!("{url} broke off: {why}; try again.")),
+            StreamFailure::Read(why) => Error::new(
+                Step::Download,
+                Exit::TempFail,
+                format!("{url} broke off: {why}; try again."),
+            ),
             StreamFailure::Write(e) => io_error(&path, &e),
         })
-        .and_then(|(digest, size)| check(name, url, &pkg.sha256, &digest, pkg.size, size).map(|_| digest));
+        .and_then(|(digest, size)| {
+            check(name, url, &pkg.sha256, &digest, pkg.size, size).map(|_| digest)
+        });
     match result {
-        Ok(sha256) => Ok(Staged { path, url: url.clone(), sha256, size: pkg.size }),
+        Ok(sha256) => Ok(Staged {
+            path,
+            url: url.clone(),
+            sha256,
+            size: pkg.size,
+        }),
         Err(e) => {
             let _ = fs::remove_file(&path);
             Err(e)
@@ -71,7 +111,12 @@ enum StreamFailure {
 /// Copies at most `limit` bytes into a new 0600 file, hashing as it goes.
 fn stream(mut body: impl Read, path: &Path, limit: u64) -> Result<(String, u64), StreamFailure> {
     let _ = fs::remove_file(path);
-    let mut file: File = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(StreamFailure::Write)?;
+    let mut file: File = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(StreamFailure::Write)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total: u64 = 0;
@@ -101,19 +146,31 @@ fn read_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn check(name: &str, url: &Url, want: &str, got: &str, want_size: u64, got_size: u64) -> Result<()> {
+fn check(
+    name: &str,
+    url: &Url,
+    want: &str,
+    got: &str,
+    want_size: u64,
+    got_size: u64,
+) -> Result<()> {
     if got_size != want_size {
         return Err(Error::new(
             Step::Download,
             Exit::DataErr,
-            format!("{name} from {url} is {got_size} bytes, but the bundle says {want_size}; nothing was installed. Ask your IT admin to check the bundle."),
+            format!(
+                "{name} from {url} is {got_size} bytes, but the bundle says {want_size}; nothing was installed. Ask your IT admin to check the bundle."
+            ),
         ));
     }
     if !got.eq_ignore_ascii_case(want) {
         return Err(Error::new(
             Step::Download,
             Exit::DataErr,
-            format!("{name} from {url} has SHA-256 {got}, but the bundle says {}; nothing was installed. Ask your IT admin to check the package.", want.to_ascii_lowercase()),
+            format!(
+                "{name} from {url} has SHA-256 {got}, but the bundle says {}; nothing was installed. Ask your IT admin to check the package.",
+                want.to_ascii_lowercase()
+            ),
         ));
     }
     Ok(())
@@ -123,12 +180,21 @@ fn too_big(name: &str, url: &Url, limit: u64, detail: &str) -> Error {
     Error::new(
         Step::Download,
         Exit::DataErr,
-        format!("{name} from {url} is bigger than the {limit} bytes the bundle declares{detail}; refused, nothing was installed."),
+        format!(
+            "{name} from {url} is bigger than the {limit} bytes the bundle declares{detail}; refused, nothing was installed."
+        ),
     )
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::new(Step::Download, Exit::IoErr, format!("cannot write {}: {e}; check the state directory (--state-dir) and free space.", path.display()))
+    Error::new(
+        Step::Download,
+        Exit::IoErr,
+        format!(
+            "cannot write {}: {e}; check the state directory (--state-dir) and free space.",
+            path.display()
+        ),
+    )
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -30,56 +30,110 @@ pub fn fetch(
     asker: &mut Asker,
     term: &mut Option<Terminal>,
 ) -> Result<Fetched> {
-    let first = candidates.first().ok_or_else(|| Error::new(Step::Fetch, Exit::Unavailable, "no server to fetch the bundle from."))?;
+    let first = candidates.first().ok_or_else(|| {
+        Error::new(
+            Step::Fetch,
+            Exit::Unavailable,
+            "no server to fetch the bundle from.",
+        )
+    })?;
     let mut credentials = asker.ask(first.host(), term)?;
-    say(Step::Credentials, format!("login {} (password from {})", credentials.login, asker.source.describe()));
+    say(
+        Step::Credentials,
+        format!(
+            "login {} (password from {})",
+            credentials.login,
+            asker.source.describe()
+        ),
+    );
     let mut last_failure = String::new();
     for (i, candidate) in candidates.iter().enumerate() {
         let url = &candidate.url;
         loop {
             let auth = Auth::basic(url, &credentials);
             match http.get(url, Some(&auth)) {
-                Ok((final_url, resp)) => {
-                    match read_bundle(resp, &final_url) {
-                        Ok((bundle, raw)) => {
-                            say(Step::Fetch, format!("bundle from {final_url}"));
-                            return Ok(Fetched { server: candidate.clone(), url: final_url, bundle, raw, credentials });
-                        }
-                        Err(Failed::Fatal(e)) => return Err(e),
-                        Err(Failed::TryNext(why)) => last_failure = format!("{url}: {why}"),
+                Ok((final_url, resp)) => match read_bundle(resp, &final_url) {
+                    Ok((bundle, raw)) => {
+                        say(Step::Fetch, format!("bundle from {final_url}"));
+                        return Ok(Fetched {
+                            server: candidate.clone(),
+                            url: final_url,
+                            bundle,
+                            raw,
+                            credentials,
+                        });
                     }
-                }
+                    Err(Failed::Fatal(e)) => return Err(e),
+                    Err(Failed::TryNext(why)) => last_failure = format!("{url}: {why}"),
+                },
                 Err(Failure::Status { code: 401, .. }) => {
                     if asker.tries >= TRIES || !asker.source.can_retry() {
                         return Err(Error::new(
                             Step::Credentials,
                             Exit::NoPerm,
-                            format!("{} refused the login {} ({} tr{}); check the login and password{}.",
-                                url.host, credentials.login, asker.tries, if asker.tries == 1 { "y" } else { "ies" },
-                                if asker.source.can_retry() { "" } else { " in PRECONF_PASSWORD" }),
+                            format!(
+                                "{} refused the login {} ({} tr{}); check the login and password{}.",
+                                url.host,
+                                credentials.login,
+                                asker.tries,
+                                if asker.tries == 1 { "y" } else { "ies" },
+                                if asker.source.can_retry() {
+                                    ""
+                                } else {
+                                    " in PRECONF_PASSWORD"
+                                }
+                            ),
                         ));
                     }
-                    say(Step::Credentials, format!("{} refused the login {}; try again", url.host, credentials.login));
+                    say(
+                        Step::Credentials,
+                        format!(
+                            "{} refused the login {}; try again",
+                            url.host, credentials.login
+                        ),
+                    );
                     credentials = asker.ask(&url.host, term)?;
                     continue;
                 }
                 Err(Failure::Status { code: 403, url }) => {
-                    return Err(Error::new(Step::Fetch, Exit::NoPerm, format!("{url} refused access to {} (403); ask your IT admin to enable this login.", credentials.login)));
+                    return Err(Error::new(
+                        Step::Fetch,
+                        Exit::NoPerm,
+                        format!(
+                            "{url} refused access to {} (403); ask your IT admin to enable this login.",
+                            credentials.login
+                        ),
+                    ));
                 }
-                Err(Failure::Status { code, url }) if code >= 500 => last_failure = format!("{url}: server error {code}"),
+                Err(Failure::Status { code, url }) if code >= 500 => {
+                    last_failure = format!("{url}: server error {code}")
+                }
                 Err(Failure::Status { code, url }) => {
-                    return Err(Error::new(Step::Fetch, Exit::Unavailable, format!("{url} answered {code}, not a bundle; check the server URL or the TXT path= record.")));
+                    return Err(Error::new(
+                        Step::Fetch,
+                        Exit::Unavailable,
+                        format!(
+                            "{url} answered {code}, not a bundle; check the server URL or the TXT path= record."
+                        ),
+                    ));
                 }
                 Err(Failure::Transport(why)) => last_failure = format!("{url}: {why}"),
                 Err(Failure::Refused(why)) => {
-                    return Err(Error::new(Step::Fetch, Exit::Unavailable, format!("{why}; the server must serve the bundle over https.")));
+                    return Err(Error::new(
+                        Step::Fetch,
+                        Exit::Unavailable,
+                        format!("{why}; the server must serve the bundle over https."),
+                    ));
                 }
             }
             break;
         }
         let left = candidates.len() - i - 1;
         if left > 0 {
-            say(Step::Fetch, format!("{last_failure}; trying the next server ({left} left)"));
+            say(
+                Step::Fetch,
+                format!("{last_failure}; trying the next server ({left} left)"),
+            );
         }
     }
     let n = candidates.len();
@@ -88,13 +142,17 @@ pub fn fetch(
         return Err(Error::new(
             Step::Fetch,
             Exit::Config,
-            format!("no configuration server could be verified ({n} tried; last: {last_failure}); check --ca and --client-cert, or ask your IT admin."),
+            format!(
+                "no configuration server could be verified ({n} tried; last: {last_failure}); check --ca and --client-cert, or ask your IT admin."
+            ),
         ));
     }
     Err(Error::new(
         Step::Fetch,
         Exit::TempFail,
-        format!("no configuration server answered ({n} tried; last: {last_failure}); check the network and try again later."),
+        format!(
+            "no configuration server answered ({n} tried; last: {last_failure}); check the network and try again later."
+        ),
     ))
 }
 
@@ -103,17 +161,32 @@ enum Failed {
     TryNext(String),
 }
 
-fn read_bundle(resp: ureq::http::Response<ureq::Body>, url: &Url) -> Result<(Bundle, Vec<u8>), Failed> {
-    let raw = resp.into_body().with_config().limit(MAX_BUNDLE).read_to_vec().map_err(|e| match e {
-        ureq::Error::BodyExceedsLimit(_) => Failed::Fatal(Error::new(
+fn read_bundle(
+    resp: ureq::http::Response<ureq::Body>,
+    url: &Url,
+) -> Result<(Bundle, Vec<u8>), Failed> {
+    let raw = resp
+        .into_body()
+        .with_config()
+        .limit(MAX_BUNDLE)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => Failed::Fatal(Error::new(
+                Step::Bundle,
+                Exit::DataErr,
+                format!(
+                    "{url} sent more than {} KiB, which is not a bundle; check the server URL.",
+                    MAX_BUNDLE / 1024
+                ),
+            )),
+            other => Failed::TryNext(http::describe(&other)),
+        })?;
+    let bundle = bundle::parse(&raw).map_err(|why| {
+        Failed::Fatal(Error::new(
             Step::Bundle,
             Exit::DataErr,
-            format!("{url} sent more than {} KiB, which is not a bundle; check the server URL.", MAX_BUNDLE / 1024),
-        )),
-        other => Failed::TryNext(http::describe(&other)),
-    })?;
-    let bundle = bundle::parse(&raw).map_err(|why| {
-        Failed::Fatal(Error::new(Step::Bundle, Exit::DataErr, format!("the bundle from {url} is unusable: {why}; ask your IT admin to fix it.")))
+            format!("the bundle from {url} is unusable: {why}; ask your IT admin to fix it."),
+        ))
     })?;
     Ok((bundle, raw))
 }

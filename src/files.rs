@@ -18,12 +18,23 @@ pub fn copy_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
     replace_with(path, mode, |f| io::copy(&mut src, f).map(|_| ()))
 }
 
-fn replace_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+fn replace_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let tmp = temp_beside(path);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         // The umask may have narrowed the mode; set it exactly.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         fill(&mut f)?;
@@ -40,7 +51,10 @@ fn replace_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Resu
 /// A name in the same directory (so the rename stays on one file system)
 /// that no other writer uses.
 fn temp_beside(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -91,11 +105,17 @@ mod tests {
     #[test]
     fn root_confinement() {
         let r = Path::new("/r");
-        assert_eq!(under_root(r, "/usr/bin/x"), Some(PathBuf::from("/r/usr/bin/x")));
+        assert_eq!(
+            under_root(r, "/usr/bin/x"),
+            Some(PathBuf::from("/r/usr/bin/x"))
+        );
         assert_eq!(under_root(r, "/usr/../../etc/passwd"), None);
         assert_eq!(under_root(r, "usr/bin/x"), None);
         assert_eq!(under_root(r, "/"), None);
-        assert_eq!(under_root(Path::new("/"), "/usr/bin/x"), Some(PathBuf::from("/usr/bin/x")));
+        assert_eq!(
+            under_root(Path::new("/"), "/usr/bin/x"),
+            Some(PathBuf::from("/usr/bin/x"))
+        );
     }
 
     #[test]
@@ -105,8 +125,15 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(p.parent().unwrap()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 }

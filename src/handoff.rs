@@ -18,10 +18,18 @@ pub struct Handoff {
 
 impl Handoff {
     /// `command[0]` is taken below `root`, like every path the run writes.
-    pub fn new(command: &[String], root: &Path, env: Vec<(&'static str, String)>) -> Option<Handoff> {
+    pub fn new(
+        command: &[String],
+        root: &Path,
+        env: Vec<(&'static str, String)>,
+    ) -> Option<Handoff> {
         let (first, rest) = command.split_first()?;
         let program = crate::files::under_root(root, first)?;
-        Some(Handoff { program, args: rest.to_vec(), env })
+        Some(Handoff {
+            program,
+            args: rest.to_vec(),
+            env,
+        })
     }
 
     /// The command line as a shell would take it, for --no-exec.
@@ -42,14 +50,20 @@ impl Handoff {
         Error::new(
             Step::Handoff,
             Exit::OsErr,
-            format!("cannot start the configurator {}: {err}; check configurator.command in the bundle.", self.program.display()),
+            format!(
+                "cannot start the configurator {}: {err}; check configurator.command in the bundle.",
+                self.program.display()
+            ),
         )
     }
 }
 
 /// Single-quotes a word for sh when it needs it.
 fn quote(w: &str) -> String {
-    if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
+    {
         w.to_string()
     } else {
         format!("'{}'", w.replace('\'', r"'\''"))
@@ -62,7 +76,17 @@ mod tests {
 
     #[test]
     fn quoting() {
-        let h = Handoff::new(&["/usr/bin/c".into(), "--x=1".into(), "it's".into(), "".into()], Path::new("/r"), vec![]).unwrap();
+        let h = Handoff::new(
+            &[
+                "/usr/bin/c".into(),
+                "--x=1".into(),
+                "it's".into(),
+                "".into(),
+            ],
+            Path::new("/r"),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(h.shell_line(), r"/r/usr/bin/c --x=1 'it'\''s' ''");
     }
 }

@@ -48,13 +48,21 @@ pub struct Auth {
 impl Auth {
     pub fn basic(origin: &Url, c: &Credentials) -> Auth {
         let token = base64(format!("{}:{}", c.login, c.password).as_bytes());
-        Auth { origin: origin.clone(), header: format!("Basic {token}") }
+        Auth {
+            origin: origin.clone(),
+            header: format!("Basic {token}"),
+        }
     }
 }
 
 impl Http {
     /// `identity`: headers describing the device, sent with every request.
-    pub fn new(tls: TlsConfig, dns: Dns, io_timeout: Duration, identity: Vec<(String, String)>) -> Http {
+    pub fn new(
+        tls: TlsConfig,
+        dns: Dns,
+        io_timeout: Duration,
+        identity: Vec<(String, String)>,
+    ) -> Http {
         let config = Config::builder()
             .tls_config(tls)
             .https_only(true)
@@ -98,12 +106,18 @@ impl Http {
                     .headers()
                     .get("location")
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Failure::Refused(format!("{url} redirected ({code}) without a Location")))?;
-                let next = url
-                    .join(location)
-                    .map_err(|e| Failure::Refused(format!("{url} redirected to '{location}', which is not a usable URL ({e})")))?;
+                    .ok_or_else(|| {
+                        Failure::Refused(format!("{url} redirected ({code}) without a Location"))
+                    })?;
+                let next = url.join(location).map_err(|e| {
+                    Failure::Refused(format!(
+                        "{url} redirected to '{location}', which is not a usable URL ({e})"
+                    ))
+                })?;
                 if next.scheme != "https" {
-                    return Err(Failure::Refused(format!("{url} redirected to plain-http {next}; refusing")));
+                    return Err(Failure::Refused(format!(
+                        "{url} redirected to plain-http {next}; refusing"
+                    )));
                 }
                 url = next;
                 continue;
@@ -113,7 +127,9 @@ impl Http {
             }
             return Ok((url, resp));
         }
-        Err(Failure::Refused(format!("more than {MAX_REDIRECTS} redirects, last to {url}")))
+        Err(Failure::Refused(format!(
+            "more than {MAX_REDIRECTS} redirects, last to {url}"
+        )))
     }
 }
 
@@ -153,9 +169,9 @@ fn describe_tls(e: &rustls::Error) -> String {
         E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
             "TLS: the server's certificate has expired".into()
         }
-        E::AlertReceived(A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::HandshakeFailure) => {
-            "TLS: the server refused the device certificate (check --client-cert)".into()
-        }
+        E::AlertReceived(
+            A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::HandshakeFailure,
+        ) => "TLS: the server refused the device certificate (check --client-cert)".into(),
         other => format!("TLS: {other}"),
     }
 }
@@ -166,7 +182,12 @@ fn describe_tls(e: &rustls::Error) -> String {
 struct OurResolver(Arc<Dns>);
 
 impl Resolver for OurResolver {
-    fn resolve(&self, uri: &Uri, _: &Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _: &Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(443);
@@ -176,7 +197,10 @@ impl Resolver for OurResolver {
             vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
         } else {
             self.0.addresses(host).map_err(|f| {
-                ureq::Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}: {f}")))
+                ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("cannot resolve {host}: {f}"),
+                ))
             })?
         };
         let mut out = self.empty();
@@ -199,7 +223,11 @@ pub fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -218,7 +246,15 @@ mod tests {
 
     #[test]
     fn base64_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }

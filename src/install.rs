@@ -23,7 +23,14 @@ pub fn package(staged: &Staged, pkg: &Package, root: &Path) -> Result<String> {
                 Error::new(Step::Install, Exit::DataErr, format!("the package path {path} is not a plain absolute path; ask your IT admin to fix the bundle."))
             })?;
             files::copy_atomic(&staged.path, &target, 0o755).map_err(|e| {
-                Error::new(Step::Install, Exit::CantCreat, format!("cannot place {}: {e}; check that the file system is writable.", target.display()))
+                Error::new(
+                    Step::Install,
+                    Exit::CantCreat,
+                    format!(
+                        "cannot place {}: {e}; check that the file system is writable.",
+                        target.display()
+                    ),
+                )
             })?;
             Ok(format!("placed {}", target.display()))
         }
@@ -42,18 +49,40 @@ fn dpkg(deb: &Path, root: &Path) -> Result<String> {
     }
     cmd.arg("-i").arg(deb);
     // dpkg talks on stdout; keep ours for machine output (--no-exec).
-    let stdout = std::io::stderr().as_fd().try_clone_to_owned().map(Stdio::from).unwrap_or_else(|_| Stdio::null());
-    let status = cmd.stdin(Stdio::null()).stdout(stdout).status().map_err(|e| {
-        Error::new(Step::Install, Exit::Unavailable, format!("cannot run dpkg: {e}; a deb package needs dpkg on the device."))
-    })?;
+    let stdout = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null());
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .status()
+        .map_err(|e| {
+            Error::new(
+                Step::Install,
+                Exit::Unavailable,
+                format!("cannot run dpkg: {e}; a deb package needs dpkg on the device."),
+            )
+        })?;
     if !status.success() {
         return Err(Error::new(
             Step::Install,
             Exit::DataErr,
-            format!("dpkg -i {} failed ({status}); see dpkg's messages above. Nothing else was changed.", deb.display()),
+            format!(
+                "dpkg -i {} failed ({status}); see dpkg's messages above. Nothing else was changed.",
+                deb.display()
+            ),
         ));
     }
-    Ok(format!("installed with dpkg{}", if root == Path::new("/") { String::new() } else { format!(" into {}", root.display()) }))
+    Ok(format!(
+        "installed with dpkg{}",
+        if root == Path::new("/") {
+            String::new()
+        } else {
+            format!(" into {}", root.display())
+        }
+    ))
 }
 
 /// A fresh root has no dpkg database yet; dpkg --root needs one.
@@ -72,5 +101,14 @@ fn prepare_dpkg_root(root: &Path) -> Result<()> {
         }
         Ok::<_, std::io::Error>(())
     })();
-    made.map_err(|e| Error::new(Step::Install, Exit::CantCreat, format!("cannot prepare the dpkg database in {}: {e}.", admin.display())))
+    made.map_err(|e| {
+        Error::new(
+            Step::Install,
+            Exit::CantCreat,
+            format!(
+                "cannot prepare the dpkg database in {}: {e}.",
+                admin.display()
+            ),
+        )
+    })
 }

@@ -13,6 +13,8 @@
 // its message String; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+// nanoserde's derives expand to code that clippy::question_mark flags.
+#[allow(clippy::question_mark)]
 pub mod bundle;
 pub mod cli;
 pub mod credentials;
@@ -31,6 +33,7 @@ pub mod prompt;
 pub mod report;
 pub mod run;
 pub mod settings;
+#[allow(clippy::question_mark)]
 pub mod state;
 pub mod status;
 pub mod tls;

@@ -22,7 +22,10 @@ pub enum DomainAnswer {
 impl Terminal {
     pub fn open() -> io::Result<Terminal> {
         let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
-        Ok(Terminal { writer: tty.try_clone()?, reader: BufReader::new(tty) })
+        Ok(Terminal {
+            writer: tty.try_clone()?,
+            reader: BufReader::new(tty),
+        })
     }
 
     /// Asks a question and returns the trimmed answer line.
@@ -32,7 +35,10 @@ impl Terminal {
             self.writer.flush()?;
             let mut line = String::new();
             if self.reader.read_line(&mut line)? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the terminal closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the terminal closed",
+                ));
             }
             Ok(line.trim().to_string())
         })
@@ -42,7 +48,11 @@ impl Terminal {
     pub fn yes_no(&mut self, question: &str, default: bool) -> io::Result<bool> {
         let hint = if default { "[Y/n]" } else { "[y/N]" };
         loop {
-            match self.ask(&format!("{question} {hint} "))?.to_ascii_lowercase().as_str() {
+            match self
+                .ask(&format!("{question} {hint} "))?
+                .to_ascii_lowercase()
+                .as_str()
+            {
                 "" => return Ok(default),
                 "y" | "yes" => return Ok(true),
                 "n" | "no" => return Ok(false),
@@ -52,7 +62,9 @@ impl Terminal {
     }
 
     pub fn confirm_domain(&mut self, domain: &str) -> io::Result<DomainAnswer> {
-        let a = self.ask(&format!("Is your company domain {domain}? [Y/n or type another] "))?;
+        let a = self.ask(&format!(
+            "Is your company domain {domain}? [Y/n or type another] "
+        ))?;
         Ok(match a.to_ascii_lowercase().as_str() {
             "" | "y" | "yes" => DomainAnswer::Yes,
             "n" | "no" => DomainAnswer::No,

@@ -27,14 +27,17 @@ pub enum Outcome {
     /// --no-exec: the command that would have run.
     Installed(String),
     /// A receipt says this device is done.
-    AlreadyProvisioned(Receipt),
+    AlreadyProvisioned(Box<Receipt>),
 }
 
 pub fn run(s: &Settings) -> Result<Outcome> {
     let state = State::new(s.state_dir.clone());
     if !s.force {
-        if let Some(r) = state.read_receipt().map_err(|e| state_error(&state.dir, &e))? {
-            return Ok(Outcome::AlreadyProvisioned(r));
+        if let Some(r) = state
+            .read_receipt()
+            .map_err(|e| state_error(&state.dir, &e))?
+        {
+            return Ok(Outcome::AlreadyProvisioned(Box::new(r)));
         }
     }
     deadline::arm(s.timeout, expired);
@@ -56,29 +59,71 @@ pub fn run(s: &Settings) -> Result<Outcome> {
     let mut asker = Asker::new(PasswordSource::from_env(), s.user.clone());
     let fetched = fetch::fetch(&http, &candidates, &mut asker, &mut term)?;
     let b = &fetched.bundle;
-    let pkg = bundle::choose(&b.configurator, std::env::consts::ARCH)
-        .map_err(|why| Error::new(Step::Bundle, Exit::DataErr, format!("the bundle from {}: {why}; ask your IT admin to add one.", fetched.url)))?;
+    let pkg = bundle::choose(&b.configurator, std::env::consts::ARCH).map_err(|why| {
+        Error::new(
+            Step::Bundle,
+            Exit::DataErr,
+            format!(
+                "the bundle from {}: {why}; ask your IT admin to add one.",
+                fetched.url
+            ),
+        )
+    })?;
     say(Step::Bundle, describe_bundle(b, pkg));
 
     let pkg_url = fetched.url.join(&pkg.url).map_err(|e| {
-        Error::new(Step::Bundle, Exit::DataErr, format!("the package URL '{}' is unusable ({e}); ask your IT admin to fix the bundle.", pkg.url))
+        Error::new(
+            Step::Bundle,
+            Exit::DataErr,
+            format!(
+                "the package URL '{}' is unusable ({e}); ask your IT admin to fix the bundle.",
+                pkg.url
+            ),
+        )
     })?;
     state.prepare().map_err(|e| state_error(&state.dir, &e))?;
     state.clean_staging();
     let auth = Auth::basic(&fetched.url, &fetched.credentials);
     let staged = download::download(&http, &pkg_url, Some(&auth), pkg, &state.staging())?;
-    say(Step::Download, format!("{} ({} bytes, SHA-256 {} verified)", pkg_url, staged.size, staged.sha256));
+    say(
+        Step::Download,
+        format!(
+            "{} ({} bytes, SHA-256 {} verified)",
+            pkg_url, staged.size, staged.sha256
+        ),
+    );
 
     let installed = install::package(&staged, pkg, &s.root)?;
     say(Step::Install, &installed);
     let certs = b.certificates.as_deref().unwrap_or_default();
-    state.write_certs(certs).map_err(|e| state_error(&state.certs(), &e))?;
-    state.write_bundle(&fetched.raw).map_err(|e| state_error(&state.bundle(), &e))?;
+    state
+        .write_certs(certs)
+        .map_err(|e| state_error(&state.certs(), &e))?;
+    state
+        .write_bundle(&fetched.raw)
+        .map_err(|e| state_error(&state.bundle(), &e))?;
     state.clean_staging();
-    say(Step::Install, format!("bundle and {} certificate(s) stored in {}", certs.len(), state.dir.display()));
+    say(
+        Step::Install,
+        format!(
+            "bundle and {} certificate(s) stored in {}",
+            certs.len(),
+            state.dir.display()
+        ),
+    );
 
-    let handoff = Handoff::new(&b.configurator.command, &s.root, handoff_env(s, &state, &fetched.server, b))
-        .ok_or_else(|| Error::new(Step::Handoff, Exit::DataErr, "configurator.command is not an absolute path; ask your IT admin to fix the bundle."))?;
+    let handoff = Handoff::new(
+        &b.configurator.command,
+        &s.root,
+        handoff_env(s, &state, &fetched.server, b),
+    )
+    .ok_or_else(|| {
+        Error::new(
+            Step::Handoff,
+            Exit::DataErr,
+            "configurator.command is not an absolute path; ask your IT admin to fix the bundle.",
+        )
+    })?;
     let (unix_time, time) = state::now();
     let receipt = Receipt {
         format: 1,
@@ -97,9 +142,14 @@ pub fn run(s: &Settings) -> Result<Outcome> {
         },
         command: b.configurator.command.clone(),
     };
-    state.write_receipt(&receipt).map_err(|e| state_error(&state.receipt(), &e))?;
+    state
+        .write_receipt(&receipt)
+        .map_err(|e| state_error(&state.receipt(), &e))?;
     if s.no_exec {
-        say(Step::Handoff, "not starting the configurator (--no-exec); its command is on stdout");
+        say(
+            Step::Handoff,
+            "not starting the configurator (--no-exec); its command is on stdout",
+        );
         return Ok(Outcome::Installed(handoff.shell_line()));
     }
     say(Step::Handoff, format!("starting {}", handoff.shell_line()));
@@ -107,13 +157,24 @@ pub fn run(s: &Settings) -> Result<Outcome> {
 }
 
 fn expired() -> i32 {
-    let e = Error::new(Step::Deadline, Exit::TempFail, "the run did not finish in time (--timeout); check the network and try again.");
+    let e = Error::new(
+        Step::Deadline,
+        Exit::TempFail,
+        "the run did not finish in time (--timeout); check the network and try again.",
+    );
     eprintln!("preconf: error: {e}");
     e.code()
 }
 
 fn state_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::new(Step::Install, Exit::CantCreat, format!("cannot write {}: {e}; check --state-dir and free space.", path.display()))
+    Error::new(
+        Step::Install,
+        Exit::CantCreat,
+        format!(
+            "cannot write {}: {e}; check --state-dir and free space.",
+            path.display()
+        ),
+    )
 }
 
 /// --dns, else the nameservers of resolv.conf.
@@ -121,12 +182,19 @@ fn nameservers(s: &Settings) -> Result<Vec<std::net::SocketAddr>> {
     if !s.dns.is_empty() {
         return Ok(s.dns.clone());
     }
-    let path = s.resolv_conf.as_deref().unwrap_or(Path::new(domain::RESOLV_CONF));
+    let path = s
+        .resolv_conf
+        .as_deref()
+        .unwrap_or(Path::new(domain::RESOLV_CONF));
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(dns::nameservers_of(&text)),
         // Without a resolv.conf only explicit addresses work; a lookup says so.
         Err(_) if s.resolv_conf.is_none() => Ok(Vec::new()),
-        Err(e) => Err(Error::new(Step::Settings, Exit::NoInput, format!("cannot read {}: {e}; check --resolv-conf.", path.display()))),
+        Err(e) => Err(Error::new(
+            Step::Settings,
+            Exit::NoInput,
+            format!("cannot read {}: {e}; check --resolv-conf.", path.display()),
+        )),
     }
 }
 
@@ -134,12 +202,19 @@ fn nameservers(s: &Settings) -> Result<Vec<std::net::SocketAddr>> {
 /// learned from DHCP and confirmed by the person.
 fn server_source(s: &Settings, term: &mut Option<Terminal>) -> Result<(Source, Option<String>)> {
     if let Some(url) = &s.server {
-        say(Step::Domain, format!("not needed: the server is {url} (--server)"));
+        say(
+            Step::Domain,
+            format!("not needed: the server is {url} (--server)"),
+        );
         return Ok((Source::Explicit(url.clone()), None));
     }
     let domain = match &s.domain {
         Some(d) => {
-            let d = domain::normalize(d).ok_or_else(|| Error::usage(format!("--domain '{d}' is not a DNS domain such as example.com.")))?;
+            let d = domain::normalize(d).ok_or_else(|| {
+                Error::usage(format!(
+                    "--domain '{d}' is not a DNS domain such as example.com."
+                ))
+            })?;
             say(Step::Domain, format!("{d} (--domain)"));
             d
         }
@@ -151,7 +226,13 @@ fn server_source(s: &Settings, term: &mut Option<Terminal>) -> Result<(Source, O
             None => ask_domain(term)?,
         },
     };
-    Ok((Source::Srv { service: s.service.clone(), domain: domain.clone() }, Some(domain)))
+    Ok((
+        Source::Srv {
+            service: s.service.clone(),
+            domain: domain.clone(),
+        },
+        Some(domain),
+    ))
 }
 
 fn confirm(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<String> {
@@ -162,14 +243,22 @@ fn confirm(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<Str
     let t = term.as_mut().ok_or_else(|| {
         Error::new(Step::Confirm, Exit::Usage, format!("no terminal to confirm the domain {domain}; pass --yes to accept it, or --domain NAME."))
     })?;
-    let tty = |e: std::io::Error| Error::new(Step::Confirm, Exit::Usage, format!("cannot ask on the terminal: {e}; pass --yes or --domain NAME."));
+    let tty = |e: std::io::Error| {
+        Error::new(
+            Step::Confirm,
+            Exit::Usage,
+            format!("cannot ask on the terminal: {e}; pass --yes or --domain NAME."),
+        )
+    };
     let chosen = loop {
         match t.confirm_domain(&domain).map_err(tty)? {
             DomainAnswer::Yes => break domain,
             DomainAnswer::No => break type_domain(t)?,
             DomainAnswer::Other(d) => match domain::normalize(&d) {
                 Some(d) => break d,
-                None => t.say(&format!("'{d}' is not a domain name such as example.com.")).map_err(tty)?,
+                None => t
+                    .say(&format!("'{d}' is not a domain name such as example.com."))
+                    .map_err(tty)?,
             },
         }
     };
@@ -181,7 +270,8 @@ fn ask_domain(term: &mut Option<Terminal>) -> Result<String> {
     let t = term.as_mut().ok_or_else(|| {
         Error::new(Step::Domain, Exit::Unavailable, "no DNS domain was found in the DHCP leases or resolv.conf; pass --domain NAME (or --server URL).")
     })?;
-    t.say("No company domain was learned from the network.").ok();
+    t.say("No company domain was learned from the network.")
+        .ok();
     let d = type_domain(t)?;
     say(Step::Confirm, format!("{d} typed"));
     Ok(d)
@@ -189,20 +279,37 @@ fn ask_domain(term: &mut Option<Terminal>) -> Result<String> {
 
 fn type_domain(t: &mut Terminal) -> Result<String> {
     loop {
-        let typed = t.ask("Type your company domain (for example example.com): ").map_err(|e| {
-            Error::new(Step::Confirm, Exit::Usage, format!("cannot ask on the terminal: {e}; pass --domain NAME."))
-        })?;
+        let typed = t
+            .ask("Type your company domain (for example example.com): ")
+            .map_err(|e| {
+                Error::new(
+                    Step::Confirm,
+                    Exit::Usage,
+                    format!("cannot ask on the terminal: {e}; pass --domain NAME."),
+                )
+            })?;
         match domain::normalize(&typed) {
             Some(d) => return Ok(d),
-            None => t.say(&format!("'{typed}' is not a domain name such as example.com.")).ok(),
+            None => t
+                .say(&format!(
+                    "'{typed}' is not a domain name such as example.com."
+                ))
+                .ok(),
         };
     }
 }
 
 /// Servers outside the confirmed domain get the person's say before any
 /// credential goes to them.
-fn guard(cands: Vec<Candidate>, domain: Option<&str>, yes: bool, term: &mut Option<Terminal>) -> Result<Vec<Candidate>> {
-    let Some(domain) = domain else { return Ok(cands) };
+fn guard(
+    cands: Vec<Candidate>,
+    domain: Option<&str>,
+    yes: bool,
+    term: &mut Option<Terminal>,
+) -> Result<Vec<Candidate>> {
+    let Some(domain) = domain else {
+        return Ok(cands);
+    };
     let mut kept = Vec::new();
     for c in cands {
         if domain::is_within(c.host(), domain) {
@@ -211,15 +318,25 @@ fn guard(cands: Vec<Candidate>, domain: Option<&str>, yes: bool, term: &mut Opti
         }
         let host = c.host().to_string();
         if yes {
-            say(Step::Guard, format!("{host} is outside {domain}; accepted by --yes"));
+            say(
+                Step::Guard,
+                format!("{host} is outside {domain}; accepted by --yes"),
+            );
             kept.push(c);
             continue;
         }
         let t = term.as_mut().ok_or_else(|| {
             Error::new(Step::Guard, Exit::NoPerm, format!("the server {host} is outside your domain {domain} and there is no terminal to ask; pass --yes to accept it."))
         })?;
-        let ask = format!("The configuration server {host} is outside {domain}. Send your login to it?");
-        let ok = t.yes_no(&ask, false).map_err(|e| Error::new(Step::Guard, Exit::NoPerm, format!("cannot ask on the terminal: {e}.")))?;
+        let ask =
+            format!("The configuration server {host} is outside {domain}. Send your login to it?");
+        let ok = t.yes_no(&ask, false).map_err(|e| {
+            Error::new(
+                Step::Guard,
+                Exit::NoPerm,
+                format!("cannot ask on the terminal: {e}."),
+            )
+        })?;
         if ok {
             say(Step::Guard, format!("{host} is outside {domain}; accepted"));
             kept.push(c);
@@ -228,7 +345,13 @@ fn guard(cands: Vec<Candidate>, domain: Option<&str>, yes: bool, term: &mut Opti
         }
     }
     if kept.is_empty() {
-        return Err(Error::new(Step::Guard, Exit::NoPerm, format!("no server left to try: every one is outside {domain} and was declined; check the domain or ask your IT admin.")));
+        return Err(Error::new(
+            Step::Guard,
+            Exit::NoPerm,
+            format!(
+                "no server left to try: every one is outside {domain} and was declined; check the domain or ask your IT admin."
+            ),
+        ));
     }
     Ok(kept)
 }
@@ -243,20 +366,35 @@ fn describe_candidates(source: &Source, cands: &[Candidate]) -> String {
         .collect();
     match source {
         Source::Explicit(_) => format!("server {}", list.join(", ")),
-        Source::Srv { service, domain } => format!("SRV {service}.{domain}: {}", list.join(", then ")),
+        Source::Srv { service, domain } => {
+            format!("SRV {service}.{domain}: {}", list.join(", then "))
+        }
     }
 }
 
 fn describe_bundle(b: &bundle::Bundle, pkg: &bundle::Package) -> String {
-    let who = b.user.as_ref().and_then(|u| u.name.clone().or(u.login.clone())).unwrap_or_else(|| "this device".into());
-    format!("for {who}: configurator {} ({} package for {})", b.configurator.name, pkg.kind, pkg.arch)
+    let who = b
+        .user
+        .as_ref()
+        .and_then(|u| u.name.clone().or(u.login.clone()))
+        .unwrap_or_else(|| "this device".into());
+    format!(
+        "for {who}: configurator {} ({} package for {})",
+        b.configurator.name, pkg.kind, pkg.arch
+    )
 }
 
 /// Headers that tell the server what is asking.
 fn identity(s: &Settings) -> Vec<(String, String)> {
     let mut h = vec![
-        ("X-Preconf-Arch".to_string(), std::env::consts::ARCH.to_string()),
-        ("X-Preconf-Version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "X-Preconf-Arch".to_string(),
+            std::env::consts::ARCH.to_string(),
+        ),
+        (
+            "X-Preconf-Version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
     ];
     if let Some(id) = &s.device_id {
         h.push(("X-Preconf-Device-Id".to_string(), id.clone()));
@@ -264,12 +402,25 @@ fn identity(s: &Settings) -> Vec<(String, String)> {
     h
 }
 
-fn handoff_env(s: &Settings, state: &State, server: &Candidate, b: &bundle::Bundle) -> Vec<(&'static str, String)> {
-    let device_id = b.device.as_ref().and_then(|d| d.id.clone()).or(s.device_id.clone()).unwrap_or_default();
+fn handoff_env(
+    s: &Settings,
+    state: &State,
+    server: &Candidate,
+    b: &bundle::Bundle,
+) -> Vec<(&'static str, String)> {
+    let device_id = b
+        .device
+        .as_ref()
+        .and_then(|d| d.id.clone())
+        .or(s.device_id.clone())
+        .unwrap_or_default();
     vec![
         ("PRECONF_BUNDLE", state.bundle().display().to_string()),
         ("PRECONF_DEVICE_ID", device_id),
-        ("PRECONF_CONFIG_URL", b.config_url.clone().unwrap_or_default()),
+        (
+            "PRECONF_CONFIG_URL",
+            b.config_url.clone().unwrap_or_default(),
+        ),
         ("PRECONF_SERVER", server.url.to_string()),
         ("PRECONF_CERT_DIR", state.certs().display().to_string()),
         ("PRECONF_ROOT", s.root.display().to_string()),

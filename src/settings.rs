@@ -119,7 +119,10 @@ impl Dictionary {
     }
 
     fn values(&self, key: &str) -> &[String] {
-        self.entries.get(key).map(|(_, v)| v.as_slice()).unwrap_or(&[])
+        self.entries
+            .get(key)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
     }
 
     fn one(&self, key: &str) -> Option<&str> {
@@ -131,7 +134,10 @@ impl Dictionary {
     }
 
     fn source(&self, key: &str) -> &str {
-        self.entries.get(key).map(|(s, _)| s.as_str()).unwrap_or("defaults")
+        self.entries
+            .get(key)
+            .map(|(s, _)| s.as_str())
+            .unwrap_or("defaults")
     }
 
     fn bad(&self, key: &str, value: &str, why: &str) -> Error {
@@ -175,7 +181,11 @@ impl Settings {
         let path = |k: &str| d.one(k).map(PathBuf::from);
         let root = path("root").unwrap_or_else(|| PathBuf::from("/"));
         if !root.is_absolute() {
-            return Err(d.bad("root", &root.display().to_string(), "is not an absolute path"));
+            return Err(d.bad(
+                "root",
+                &root.display().to_string(),
+                "is not an absolute path",
+            ));
         }
         let state_dir = path("state-dir").unwrap_or_else(|| root.join("var/lib/preconf"));
         let client_cert = path("client-cert");
@@ -192,7 +202,11 @@ impl Settings {
             .collect::<Result<Vec<_>>>()?;
         let service = d.one("service").unwrap_or(DEFAULT_SERVICE).to_string();
         if service.is_empty() || service.starts_with('.') || service.ends_with('.') {
-            return Err(d.bad("service", &service, "is not a DNS label like _maemo_autoconf._tcp"));
+            return Err(d.bad(
+                "service",
+                &service,
+                "is not a DNS label like _maemo_autoconf._tcp",
+            ));
         }
         Ok(Settings {
             domain: d.one("domain").map(str::to_string),
@@ -221,7 +235,11 @@ impl Settings {
 fn server_url(d: &Dictionary, raw: &str) -> Result<Url> {
     let url = Url::parse(raw).map_err(|e| d.bad("server", raw, &format!("is not a URL: {e}")))?;
     if url.scheme != "https" {
-        return Err(d.bad("server", raw, "must be an https:// URL; preconf never fetches over plain http"));
+        return Err(d.bad(
+            "server",
+            raw,
+            "must be an https:// URL; preconf never fetches over plain http",
+        ));
     }
     Ok(url)
 }
@@ -252,7 +270,10 @@ mod tests {
         Layer {
             source: source.into(),
             rank,
-            pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -260,7 +281,15 @@ mod tests {
     fn higher_rank_wins_whole_key() {
         let d = Dictionary::merge(vec![
             layer("cli", 100, &[("dns", "127.0.0.1:5353")]),
-            layer("factory", 0, &[("dns", "10.0.0.1"), ("dns", "10.0.0.2"), ("service", "_x._tcp")]),
+            layer(
+                "factory",
+                0,
+                &[
+                    ("dns", "10.0.0.1"),
+                    ("dns", "10.0.0.2"),
+                    ("service", "_x._tcp"),
+                ],
+            ),
         ]);
         let s = Settings::from_dictionary(&d).unwrap();
         assert_eq!(s.dns, vec!["127.0.0.1:5353".parse().unwrap()]);
@@ -273,14 +302,24 @@ mod tests {
         let d = Dictionary::merge(vec![layer("command line", 100, &[("dns", "nope")])]);
         let e = Settings::from_dictionary(&d).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
-        assert!(e.message.contains("'nope' from command line"), "{}", e.message);
+        assert!(
+            e.message.contains("'nope' from command line"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn nameserver_forms() {
         assert_eq!(parse_nameserver("::1"), Some("[::1]:53".parse().unwrap()));
-        assert_eq!(parse_nameserver("[::1]:5300"), Some("[::1]:5300".parse().unwrap()));
-        assert_eq!(parse_nameserver("127.0.0.2"), Some("127.0.0.2:53".parse().unwrap()));
+        assert_eq!(
+            parse_nameserver("[::1]:5300"),
+            Some("[::1]:5300".parse().unwrap())
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.2"),
+            Some("127.0.0.2:53".parse().unwrap())
+        );
         assert_eq!(parse_nameserver("host"), None);
     }
 }

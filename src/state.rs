@@ -82,9 +82,12 @@ impl State {
         }
         let bytes = files::read_limited(&path, MAX_RECEIPT)?;
         let text = String::from_utf8_lossy(&bytes);
-        Receipt::deserialize_json(&text)
-            .map(Some)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e})", path.display())))
+        Receipt::deserialize_json(&text).map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is damaged ({e})", path.display()),
+            )
+        })
     }
 
     pub fn write_receipt(&self, r: &Receipt) -> io::Result<()> {
@@ -105,7 +108,11 @@ impl State {
         let _ = fs::remove_dir_all(&old);
         files::private_dir(&fresh)?;
         for c in certs {
-            files::write_atomic(&fresh.join(format!("{}.pem", c.name)), c.pem.as_bytes(), 0o600)?;
+            files::write_atomic(
+                &fresh.join(format!("{}.pem", c.name)),
+                c.pem.as_bytes(),
+                0o600,
+            )?;
         }
         if live.exists() {
             fs::rename(&live, &old)?;
@@ -123,7 +130,10 @@ impl State {
 }
 
 pub fn now() -> (u64, String) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     (secs, rfc3339(secs))
 }
 
@@ -141,7 +151,12 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub fn show(s: &Settings, json: bool) -> Result<()> {
     }
     println!("server       {}", receipt.server);
     println!("bundle       {}", receipt.bundle_url);
-    println!("package      {} ({} for {}, {} bytes)", p.name, p.kind, p.arch, p.size);
+    println!(
+        "package      {} ({} for {}, {} bytes)",
+        p.name, p.kind, p.arch, p.size
+    );
     println!("from         {}", p.url);
     println!("sha256       {}", p.sha256);
     println!("command      {}", receipt.command.join(" "));

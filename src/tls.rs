@@ -69,7 +69,11 @@ pub fn configure(trust: &Trust) -> Result<Tls> {
         "trusting {} CA certificate(s) ({}){}",
         roots.len(),
         from.join(", "),
-        if client.is_some() { ", presenting the device certificate" } else { "" }
+        if client.is_some() {
+            ", presenting the device certificate"
+        } else {
+            ""
+        }
     );
     let config = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -82,7 +86,11 @@ pub fn configure(trust: &Trust) -> Result<Tls> {
 
 fn read(path: &Path, flag: &str) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| {
-        Error::new(Step::Settings, Exit::NoInput, format!("{flag} {}: {e}; check the path.", path.display()))
+        Error::new(
+            Step::Settings,
+            Exit::NoInput,
+            format!("{flag} {}: {e}; check the path.", path.display()),
+        )
     })
 }
 
@@ -105,10 +113,18 @@ fn certificates(pem: &[u8], path: &Path) -> Result<Vec<Certificate<'static>>> {
 fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert> {
     let chain = certificates(&read(cert, "--client-cert")?, cert)?;
     let key_pem = read(key, "--client-key")?;
-    let key = PrivateKey::from_pem(&key_pem).map_err(|e| bad_pem(key, &format!("no usable private key ({e})")))?;
+    let key = PrivateKey::from_pem(&key_pem)
+        .map_err(|e| bad_pem(key, &format!("no usable private key ({e})")))?;
     Ok(ClientCert::new_with_certs(&chain, key))
 }
 
 fn bad_pem(path: &Path, why: &str) -> Error {
-    Error::new(Step::Settings, Exit::Config, format!("{} is not a usable PEM file: {why}; check the file.", path.display()))
+    Error::new(
+        Step::Settings,
+        Exit::Config,
+        format!(
+            "{} is not a usable PEM file: {why}; check the file.",
+            path.display()
+        ),
+    )
 }

@@ -19,7 +19,9 @@ pub struct Url {
 
 impl Url {
     pub fn parse(s: &str) -> Result<Url, String> {
-        let (scheme, rest) = s.split_once("://").ok_or("it has no scheme such as https://")?;
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or("it has no scheme such as https://")?;
         let scheme = scheme.to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "https" => 443,
@@ -34,7 +36,9 @@ impl Url {
         }
         let (host, port) = split_host_port(authority)?;
         let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| format!("the port {p} is not a number"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| format!("the port {p} is not a number"))?,
             None => default_port,
         };
         if host.is_empty() {
@@ -48,7 +52,12 @@ impl Url {
         if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err("it contains spaces or control characters".into());
         }
-        Ok(Url { scheme, host: host.to_ascii_lowercase(), port, path })
+        Ok(Url {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+            path,
+        })
     }
 
     /// Resolves `reference` (absolute, `//host…`, `/path` or `relative/path`)
@@ -86,21 +95,34 @@ impl Url {
     }
 
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         format!("{host}:{}", self.port)
     }
 
     /// The last path segment, for file names in messages.
     pub fn file_name(&self) -> &str {
         let path = self.path.split('?').next().unwrap_or("");
-        path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download")
+        path.rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("download")
     }
 }
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let default = matches!((self.scheme.as_str(), self.port), ("https", 443) | ("http", 80));
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let default = matches!(
+            (self.scheme.as_str(), self.port),
+            ("https", 443) | ("http", 80)
+        );
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         if default {
             write!(f, "{}://{}{}", self.scheme, host, self.path)
         } else {
@@ -111,10 +133,15 @@ impl fmt::Display for Url {
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
     if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("its IPv6 address lacks a closing ]")?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("its IPv6 address lacks a closing ]")?;
         return match after {
             "" => Ok((host, None)),
-            a => a.strip_prefix(':').map(|p| (host, Some(p))).ok_or_else(|| "junk after the IPv6 address".into()),
+            a => a
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or_else(|| "junk after the IPv6 address".into()),
         };
     }
     Ok(match authority.rsplit_once(':') {
@@ -147,7 +174,11 @@ fn remove_dot_segments(path: &str) -> String {
         }
     }
     let joined = out.join("/");
-    if joined.starts_with('/') { joined } else { format!("/{joined}") }
+    if joined.starts_with('/') {
+        joined
+    } else {
+        format!("/{joined}")
+    }
 }
 
 #[cfg(test)]
@@ -157,7 +188,10 @@ mod tests {
     #[test]
     fn parses() {
         let u = Url::parse("https://CFG.Example.com:8443/bundle?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("cfg.example.com", 8443, "/bundle?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("cfg.example.com", 8443, "/bundle?x=1")
+        );
         assert_eq!(Url::parse("https://[::1]/").unwrap().host, "::1");
         assert_eq!(Url::parse("https://h").unwrap().to_string(), "https://h/");
         assert!(Url::parse("ftp://h/").is_err());
@@ -168,10 +202,16 @@ mod tests {
     #[test]
     fn joins() {
         let b = Url::parse("https://cfg.example.com:8443/api/bundle?u=1").unwrap();
-        assert_eq!(b.join("pkgs/a.deb").unwrap().to_string(), "https://cfg.example.com:8443/api/pkgs/a.deb");
+        assert_eq!(
+            b.join("pkgs/a.deb").unwrap().to_string(),
+            "https://cfg.example.com:8443/api/pkgs/a.deb"
+        );
         assert_eq!(b.join("../pkgs/a.deb").unwrap().path, "/pkgs/a.deb");
         assert_eq!(b.join("/p/x.sh?v=2").unwrap().path, "/p/x.sh?v=2");
-        assert_eq!(b.join("//cdn.example.com/x").unwrap().to_string(), "https://cdn.example.com/x");
+        assert_eq!(
+            b.join("//cdn.example.com/x").unwrap().to_string(),
+            "https://cdn.example.com/x"
+        );
         assert_eq!(b.join("http://evil/x").unwrap().scheme, "http");
         assert_eq!(b.join("../../../../x").unwrap().path, "/x");
     }

@@ -13,7 +13,11 @@ fn run_domain(lab: &Lab, extra: &[&str]) -> Run {
 }
 
 fn bundle_requests(lab: &Lab, server: usize) -> usize {
-    lab.servers[server].requests().iter().filter(|r| r.path == "/bundle").count()
+    lab.servers[server]
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/bundle")
+        .count()
 }
 
 #[test]
@@ -22,8 +26,13 @@ fn lowest_priority_first_whatever_the_weight() {
     let s = standard_routes(&lab);
     let p1 = lab.serve("cfg1.example.test", s.routes.clone());
     let p2 = lab.serve("cfg2.example.test", s.routes.clone());
-    lab.start_dns(zone_for(&[("cfg2.example.test", 20, 65535, p2), ("cfg1.example.test", 10, 1, p1)]));
-    run_domain(&lab, &[]).ok().says(&format!("cfg1.example.test:{p1}/bundle (priority 10, weight 1), then https://cfg2"));
+    lab.start_dns(zone_for(&[
+        ("cfg2.example.test", 20, 65535, p2),
+        ("cfg1.example.test", 10, 1, p1),
+    ]));
+    run_domain(&lab, &[]).ok().says(&format!(
+        "cfg1.example.test:{p1}/bundle (priority 10, weight 1), then https://cfg2"
+    ));
     assert_eq!((bundle_requests(&lab, 0), bundle_requests(&lab, 1)), (1, 0));
 }
 
@@ -34,7 +43,10 @@ fn heavier_weight_first_within_a_priority() {
     let p1 = lab.serve("cfg1.example.test", s.routes.clone());
     let p2 = lab.serve("cfg2.example.test", s.routes.clone());
     // Weight 0 against 65535: the light one goes first once in 65536 runs.
-    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 0, p1), ("cfg2.example.test", 10, 65535, p2)]));
+    lab.start_dns(zone_for(&[
+        ("cfg1.example.test", 10, 0, p1),
+        ("cfg2.example.test", 10, 65535, p2),
+    ]));
     for _ in 0..3 {
         let mut c = lab.preconf();
         c.args(["--domain", DOMAIN, "--no-exec", "--force"]);
@@ -49,7 +61,10 @@ fn refused_connection_fails_over_to_next_target() {
     let s = standard_routes(&lab);
     let p2 = lab.serve("cfg2.example.test", s.routes.clone());
     let dead = dead_port();
-    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, dead), ("cfg2.example.test", 20, 1, p2)]));
+    lab.start_dns(zone_for(&[
+        ("cfg1.example.test", 10, 1, dead),
+        ("cfg2.example.test", 20, 1, p2),
+    ]));
     run_domain(&lab, &[])
         .ok()
         .says(&format!("https://cfg1.example.test:{dead}/bundle: connection refused; trying the next server (1 left)"))
@@ -60,10 +75,18 @@ fn refused_connection_fails_over_to_next_target() {
 fn server_error_fails_over_to_next_target() {
     let mut lab = Lab::new();
     let s = standard_routes(&lab);
-    let p1 = lab.serve("cfg1.example.test", HashMap::from([("/bundle".to_string(), Reply::Status(503))]));
+    let p1 = lab.serve(
+        "cfg1.example.test",
+        HashMap::from([("/bundle".to_string(), Reply::Status(503))]),
+    );
     let p2 = lab.serve("cfg2.example.test", s.routes.clone());
-    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, p1), ("cfg2.example.test", 20, 1, p2)]));
-    run_domain(&lab, &[]).ok().says("server error 503; trying the next server");
+    lab.start_dns(zone_for(&[
+        ("cfg1.example.test", 10, 1, p1),
+        ("cfg2.example.test", 20, 1, p2),
+    ]));
+    run_domain(&lab, &[])
+        .ok()
+        .says("server error 503; trying the next server");
 }
 
 #[test]
@@ -73,7 +96,10 @@ fn stalled_servers_time_out_then_fail_over() {
     // One accepts TCP but never speaks TLS; one completes TLS, then never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let p_silent = silent.local_addr().unwrap().port();
-    let p_stall = lab.serve("cfg2.example.test", HashMap::from([("/bundle".to_string(), Reply::Stall)]));
+    let p_stall = lab.serve(
+        "cfg2.example.test",
+        HashMap::from([("/bundle".to_string(), Reply::Stall)]),
+    );
     let p_ok = lab.serve("cfg3.example.test", s.routes.clone());
     lab.start_dns(zone_for(&[
         ("cfg1.example.test", 10, 1, p_silent),
@@ -90,7 +116,10 @@ fn stalled_servers_time_out_then_fail_over() {
 fn every_target_down_is_a_temporary_failure() {
     let mut lab = Lab::new();
     let (d1, d2) = (dead_port(), dead_port());
-    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, d1), ("cfg2.example.test", 20, 1, d2)]));
+    lab.start_dns(zone_for(&[
+        ("cfg1.example.test", 10, 1, d1),
+        ("cfg2.example.test", 20, 1, d2),
+    ]));
     run_domain(&lab, &[]).fails(75, "no configuration server answered (2 tried;");
 }
 
@@ -101,8 +130,14 @@ fn txt_path_defaults_to_root() {
     let bundle = routes.remove("/bundle").unwrap();
     routes.insert("/".to_string(), bundle);
     let port = lab.serve("cfg1.example.test", routes);
-    lab.start_dns(Zone::new().srv(SRV, 0, 0, port, "cfg1.example.test").a("cfg1.example.test", Ipv4Addr::LOCALHOST));
-    run_domain(&lab, &[]).ok().says(&format!("bundle from https://cfg1.example.test:{port}/\n"));
+    lab.start_dns(
+        Zone::new()
+            .srv(SRV, 0, 0, port, "cfg1.example.test")
+            .a("cfg1.example.test", Ipv4Addr::LOCALHOST),
+    );
+    run_domain(&lab, &[])
+        .ok()
+        .says(&format!("bundle from https://cfg1.example.test:{port}/\n"));
 }
 
 #[test]
@@ -118,7 +153,12 @@ fn nxdomain_is_reported_with_advice() {
     lab.start_dns(Zone::new().a("other.example.test", Ipv4Addr::LOCALHOST));
     let run = run_domain(&lab, &[]);
     run.fails(69, "NXDOMAIN").says("pass --server URL");
-    assert!(run.error_line().starts_with("preconf: error: discover: SRV _maemo_autoconf._tcp.example.test"), "{}", run.error_line());
+    assert!(
+        run.error_line()
+            .starts_with("preconf: error: discover: SRV _maemo_autoconf._tcp.example.test"),
+        "{}",
+        run.error_line()
+    );
 }
 
 #[test]
@@ -132,7 +172,9 @@ fn custom_service_label() {
             .txt("_corp._tcp.example.test", "path=/bundle")
             .a("cfg1.example.test", Ipv4Addr::LOCALHOST),
     );
-    run_domain(&lab, &["--service", "_corp._tcp"]).ok().says("SRV _corp._tcp.example.test");
+    run_domain(&lab, &["--service", "_corp._tcp"])
+        .ok()
+        .says("SRV _corp._tcp.example.test");
 }
 
 #[test]
@@ -141,7 +183,8 @@ fn silent_nameserver_is_a_temporary_failure() {
     // A UDP socket that never answers.
     let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut c = lab.preconf();
-    c.args(["--domain", DOMAIN, "--io-timeout", "0.3", "--dns"]).arg(quiet.local_addr().unwrap().to_string());
+    c.args(["--domain", DOMAIN, "--io-timeout", "0.3", "--dns"])
+        .arg(quiet.local_addr().unwrap().to_string());
     Run::of(c).fails(75, "no nameserver answered");
 }
 
@@ -153,8 +196,13 @@ fn off_domain_target_needs_consent() {
     lab.start_dns(zone_for(&[("cfg.elsewhere.test", 10, 1, port)]));
     // No terminal to ask and no --yes: refuse before any credential is sent.
     run_domain(&lab, &[]).fails(77, "cfg.elsewhere.test is outside your domain example.test");
-    assert!(lab.servers[0].requests().is_empty(), "credentials went to an off-domain server");
-    run_domain(&lab, &["--yes"]).ok().says("guard: cfg.elsewhere.test is outside example.test; accepted by --yes");
+    assert!(
+        lab.servers[0].requests().is_empty(),
+        "credentials went to an off-domain server"
+    );
+    run_domain(&lab, &["--yes"])
+        .ok()
+        .says("guard: cfg.elsewhere.test is outside example.test; accepted by --yes");
 }
 
 #[test]
@@ -164,9 +212,19 @@ fn explicit_server_skips_discovery() {
     let port = lab.serve("cfg1.example.test", s.routes);
     lab.start_dns(Zone::new().a("cfg1.example.test", Ipv4Addr::LOCALHOST));
     let mut c = lab.preconf();
-    c.args(["--no-exec", "--server", &format!("https://cfg1.example.test:{port}/bundle")]);
-    Run::of(c).ok().says("domain: not needed").says("discover: server https://cfg1.example.test");
+    c.args([
+        "--no-exec",
+        "--server",
+        &format!("https://cfg1.example.test:{port}/bundle"),
+    ]);
+    Run::of(c)
+        .ok()
+        .says("domain: not needed")
+        .says("discover: server https://cfg1.example.test");
     let mut c = lab.preconf();
-    c.args(["--server", &format!("http://cfg1.example.test:{port}/bundle")]);
+    c.args([
+        "--server",
+        &format!("http://cfg1.example.test:{port}/bundle"),
+    ]);
     Run::of(c).fails(64, "must be an https:// URL");
 }

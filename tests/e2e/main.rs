@@ -4,6 +4,8 @@
 mod support;
 
 mod discovery;
+mod domain;
 mod failures;
 mod provision;
+mod terminal;
 mod trust;

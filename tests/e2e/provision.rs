@@ -22,31 +22,73 @@ fn exec_package_is_installed_and_handed_over() {
         c
     });
     run.ok();
-    for step in ["domain: example.test", "discover: SRV _maemo_autoconf._tcp.example.test", "credentials: login jdoe", "fetch: bundle from https://cfg1.example.test:", "download:", "install: placed", "handoff: starting"] {
+    for step in [
+        "domain: example.test",
+        "discover: SRV _maemo_autoconf._tcp.example.test",
+        "credentials: login jdoe",
+        "fetch: bundle from https://cfg1.example.test:",
+        "download:",
+        "install: placed",
+        "handoff: starting",
+    ] {
         run.says(step);
     }
     let installed = lab.root().join("usr/bin/corp-configurator");
     assert_eq!(std::fs::read(&installed).unwrap(), std.script);
-    assert_eq!(std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
 
     // The configurator ran, from the root, with the documented environment.
     let handoff = read(&lab.root().join("handoff.txt"));
     let state = lab.state();
     assert!(handoff.contains("args=--enroll"), "{handoff}");
-    assert!(handoff.contains(&format!("PRECONF_BUNDLE={}", state.join("bundle.json").display())), "{handoff}");
+    assert!(
+        handoff.contains(&format!(
+            "PRECONF_BUNDLE={}",
+            state.join("bundle.json").display()
+        )),
+        "{handoff}"
+    );
     assert!(handoff.contains("PRECONF_DEVICE_ID=DEV-0001"), "{handoff}");
-    assert!(handoff.contains("PRECONF_CONFIG_URL=https://cfg.example.test/devices/DEV-0001/config"), "{handoff}");
-    assert!(handoff.contains(&format!("PRECONF_CERT_DIR={}", state.join("certs").display())), "{handoff}");
-    assert!(handoff.contains(&format!("PRECONF_ROOT={}", lab.root().display())), "{handoff}");
-    assert!(handoff.contains("PRECONF_SERVER=https://cfg1.example.test:"), "{handoff}");
-    assert!(!handoff.contains("PRECONF_PASSWORD"), "the password leaked into the configurator's environment: {handoff}");
+    assert!(
+        handoff.contains("PRECONF_CONFIG_URL=https://cfg.example.test/devices/DEV-0001/config"),
+        "{handoff}"
+    );
+    assert!(
+        handoff.contains(&format!(
+            "PRECONF_CERT_DIR={}",
+            state.join("certs").display()
+        )),
+        "{handoff}"
+    );
+    assert!(
+        handoff.contains(&format!("PRECONF_ROOT={}", lab.root().display())),
+        "{handoff}"
+    );
+    assert!(
+        handoff.contains("PRECONF_SERVER=https://cfg1.example.test:"),
+        "{handoff}"
+    );
+    assert!(
+        !handoff.contains("PRECONF_PASSWORD"),
+        "the password leaked into the configurator's environment: {handoff}"
+    );
 
     // Secrets are private; the receipt is the last word.
     for f in ["bundle.json", "certs/corp-root.pem"] {
-        let mode = std::fs::metadata(state.join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(state.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
-    assert_eq!(read(&state.join("certs/corp-root.pem")), lab.server_ca.pem());
+    assert_eq!(
+        read(&state.join("certs/corp-root.pem")),
+        lab.server_ca.pem()
+    );
     assert!(read(&state.join("bundle.json")).contains("device-secret"));
     let receipt = read(&state.join("receipt.json"));
     assert!(receipt.contains(&sha256_hex(&std.script)), "{receipt}");
@@ -67,8 +109,17 @@ fn build_deb(lab: &Lab) -> Vec<u8> {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let out = lab.path("corp_1.0_all.deb");
-    let st = std::process::Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&tree).arg(&out).output().unwrap();
-    assert!(st.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&st.stderr));
+    let st = std::process::Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "dpkg-deb: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     std::fs::read(out).unwrap()
 }
 
@@ -79,24 +130,50 @@ fn deb_package_is_installed_with_dpkg_into_the_root() {
     let this_arch = preconf::bundle::arch_names(std::env::consts::ARCH)[1];
     let bundle = bundle_json(
         &[
-            Pkg { arch: "any", kind: "exec", url: "pkgs/not-this.sh", sha256: "0".repeat(64), size: 1, path: Some("/usr/bin/wrong") },
-            Pkg { arch: this_arch, kind: "deb", url: "/pkgs/corp_1.0_all.deb", sha256: sha256_hex(&deb), size: deb.len() as u64, path: None },
+            Pkg {
+                arch: "any",
+                kind: "exec",
+                url: "pkgs/not-this.sh",
+                sha256: "0".repeat(64),
+                size: 1,
+                path: Some("/usr/bin/wrong"),
+            },
+            Pkg {
+                arch: this_arch,
+                kind: "deb",
+                url: "/pkgs/corp_1.0_all.deb",
+                sha256: sha256_hex(&deb),
+                size: deb.len() as u64,
+                path: None,
+            },
         ],
         &["/usr/bin/corp-configurator", "--enroll"],
         &[],
     );
     let port = lab.serve(
         "cfg1.example.test",
-        HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes())), ("/pkgs/corp_1.0_all.deb".to_string(), Reply::Body(deb))]),
+        HashMap::from([
+            ("/bundle".to_string(), Reply::Body(bundle.into_bytes())),
+            ("/pkgs/corp_1.0_all.deb".to_string(), Reply::Body(deb)),
+        ]),
     );
     lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN]);
     let run = Run::of(c);
-    run.ok().says(&format!("(deb package for {this_arch})")).says("install: installed with dpkg into");
+    run.ok()
+        .says(&format!("(deb package for {this_arch})"))
+        .says("install: installed with dpkg into");
     let status = read(&lab.root().join("var/lib/dpkg/status"));
-    assert!(status.contains("Package: corp-configurator") && status.contains("Status: install ok installed"), "{status}");
-    assert_eq!(read(&lab.root().join("var/lib/corp/postinst-ran")).trim(), "configure");
+    assert!(
+        status.contains("Package: corp-configurator")
+            && status.contains("Status: install ok installed"),
+        "{status}"
+    );
+    assert_eq!(
+        read(&lab.root().join("var/lib/corp/postinst-ran")).trim(),
+        "configure"
+    );
     assert!(read(&lab.root().join("var/log/dpkg.log")).contains("corp-configurator"));
     assert!(read(&lab.root().join("handoff.txt")).contains("args=--enroll"));
     // dpkg's chatter goes to stderr: stdout stays clean.
@@ -108,15 +185,30 @@ fn broken_deb_fails_cleanly() {
     let mut lab = Lab::new();
     let junk = b"!<arch>\nnot really a deb".to_vec();
     let bundle = bundle_json(
-        &[Pkg { arch: "any", kind: "deb", url: "corp.deb", sha256: sha256_hex(&junk), size: junk.len() as u64, path: None }],
+        &[Pkg {
+            arch: "any",
+            kind: "deb",
+            url: "corp.deb",
+            sha256: sha256_hex(&junk),
+            size: junk.len() as u64,
+            path: None,
+        }],
         &["/usr/bin/corp-configurator"],
         &[],
     );
-    let port = lab.serve("cfg1.example.test", HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes())), ("/corp.deb".to_string(), Reply::Body(junk))]));
+    let port = lab.serve(
+        "cfg1.example.test",
+        HashMap::from([
+            ("/bundle".to_string(), Reply::Body(bundle.into_bytes())),
+            ("/corp.deb".to_string(), Reply::Body(junk)),
+        ]),
+    );
     lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN]);
-    Run::of(c).fails(65, "install: dpkg -i").says("Nothing else was changed");
+    Run::of(c)
+        .fails(65, "install: dpkg -i")
+        .says("Nothing else was changed");
     assert!(!lab.state().join("receipt.json").exists());
     assert!(!lab.state().join("bundle.json").exists());
 }
@@ -128,27 +220,57 @@ fn no_exec_then_status_then_nothing_to_do() {
     c.args(["--domain", DOMAIN, "--no-exec"]);
     let run = Run::of(c);
     run.ok();
-    assert_eq!(run.stdout.trim(), format!("{} --enroll", lab.root().join("usr/bin/corp-configurator").display()));
-    assert!(!lab.root().join("handoff.txt").exists(), "--no-exec ran the configurator");
+    assert_eq!(
+        run.stdout.trim(),
+        format!(
+            "{} --enroll",
+            lab.root().join("usr/bin/corp-configurator").display()
+        )
+    );
+    assert!(
+        !lab.root().join("handoff.txt").exists(),
+        "--no-exec ran the configurator"
+    );
 
     let mut c = lab.preconf();
     c.arg("status");
     let status = Run::of(c);
     status.ok();
-    assert!(status.stdout.contains("domain       example.test"), "{}", status.stdout);
-    assert!(status.stdout.contains(&sha256_hex(&std.script)), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("domain       example.test"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(&sha256_hex(&std.script)),
+        "{}",
+        status.stdout
+    );
 
     let mut c = lab.preconf();
     c.args(["status", "--json"]);
     let json = Run::of(c);
     json.ok();
-    assert!(json.stdout.starts_with('{') && json.stdout.contains("\"command\":[\"/usr/bin/corp-configurator\",\"--enroll\"]"), "{}", json.stdout);
+    assert!(
+        json.stdout.starts_with('{')
+            && json
+                .stdout
+                .contains("\"command\":[\"/usr/bin/corp-configurator\",\"--enroll\"]"),
+        "{}",
+        json.stdout
+    );
 
     let before = lab.servers[0].requests().len();
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN]);
-    Run::of(c).ok().says("nothing to do (pass --force to provision again");
-    assert_eq!(lab.servers[0].requests().len(), before, "a provisioned device asked the server again");
+    Run::of(c)
+        .ok()
+        .says("nothing to do (pass --force to provision again");
+    assert_eq!(
+        lab.servers[0].requests().len(),
+        before,
+        "a provisioned device asked the server again"
+    );
 
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN, "--force"]);
@@ -169,7 +291,8 @@ fn state_dir_override() {
     let (lab, _) = standard_lab();
     let state = lab.path("elsewhere");
     let mut c = lab.preconf();
-    c.args(["--domain", DOMAIN, "--no-exec", "--state-dir"]).arg(&state);
+    c.args(["--domain", DOMAIN, "--no-exec", "--state-dir"])
+        .arg(&state);
     Run::of(c).ok();
     assert!(state.join("receipt.json").is_file() && state.join("bundle.json").is_file());
     assert!(!lab.state().exists());
@@ -186,7 +309,12 @@ fn help_and_usage_errors() {
         c
     });
     help.ok();
-    for word in ["_maemo_autoconf._tcp", "PRECONF_ASKPASS", "--lease-file PATH...", "Exit codes"] {
+    for word in [
+        "_maemo_autoconf._tcp",
+        "PRECONF_ASKPASS",
+        "--lease-file PATH...",
+        "Exit codes",
+    ] {
         assert!(help.stdout.contains(word), "--help lacks {word}");
     }
     let bad = Run::of({
@@ -200,5 +328,9 @@ fn help_and_usage_errors() {
         c.arg("--version");
         c
     });
-    assert!(version.stdout.starts_with("preconf 0."), "{}", version.stdout);
+    assert!(
+        version.stdout.starts_with("preconf 0."),
+        "{}",
+        version.stdout
+    );
 }

@@ -24,23 +24,34 @@ fn untrusted_server_certificate_is_refused() {
     let mut c = lab.preconf_trusting(&other);
     c.args(["--domain", DOMAIN, "--no-exec"]);
     Run::of(c).fails(78, "not signed by a trusted CA (check --ca)");
-    assert!(lab.servers[0].requests().is_empty(), "a request went out over an unverified connection");
+    assert!(
+        lab.servers[0].requests().is_empty(),
+        "a request went out over an unverified connection"
+    );
 }
 
 #[test]
 fn no_ca_at_all_is_a_configuration_error() {
     let lab = Lab::new();
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_preconf"));
-    c.env_clear().args(["--server", "https://localhost:1/", "--root"]).arg(lab.root());
+    c.env_clear()
+        .args(["--server", "https://localhost:1/", "--root"])
+        .arg(lab.root());
     Run::of(c).fails(78, "no CA certificate to trust");
 }
 
 #[test]
 fn redirect_to_plain_http_is_refused() {
     let mut routes = standard_routes(&Lab::new()).routes;
-    routes.insert("/bundle".into(), Reply::Redirect(302, "http://cfg1.example.test/bundle".into()));
+    routes.insert(
+        "/bundle".into(),
+        Reply::Redirect(302, "http://cfg1.example.test/bundle".into()),
+    );
     let (lab, _) = lab_with(routes);
-    run(&lab, &[]).fails(69, "redirected to plain-http http://cfg1.example.test/bundle; refusing");
+    run(&lab, &[]).fails(
+        69,
+        "redirected to plain-http http://cfg1.example.test/bundle; refusing",
+    );
     assert!(!lab.root().join("usr/bin/corp-configurator").exists());
 }
 
@@ -55,7 +66,9 @@ fn same_origin_redirect_keeps_credentials() {
     let pkg = routes.remove("/pkgs/corp.sh").unwrap();
     routes.insert("/v2/pkgs/corp.sh".into(), pkg);
     let (lab, port) = lab_with(routes);
-    run(&lab, &[]).ok().says(&format!("bundle from https://cfg1.example.test:{port}/v2/bundle"));
+    run(&lab, &[]).ok().says(&format!(
+        "bundle from https://cfg1.example.test:{port}/v2/bundle"
+    ));
 }
 
 #[test]
@@ -63,15 +76,38 @@ fn credentials_never_go_to_another_origin() {
     let mut lab = Lab::new();
     let s = standard_routes(&lab);
     // The package lives on a CDN that needs no login.
-    let cdn = lab.serve_with("cdn.example.test", HashMap::from([("/corp.sh".to_string(), Reply::Body(s.script.clone()))]), false, None);
+    let cdn = lab.serve_with(
+        "cdn.example.test",
+        HashMap::from([("/corp.sh".to_string(), Reply::Body(s.script.clone()))]),
+        false,
+        None,
+    );
     let bundle = bundle_json(
-        &[Pkg { arch: "any", kind: "exec", url: &format!("https://cdn.example.test:{cdn}/corp.sh"), sha256: sha256_hex(&s.script), size: s.script.len() as u64, path: Some("/usr/bin/corp-configurator") }],
+        &[Pkg {
+            arch: "any",
+            kind: "exec",
+            url: &format!("https://cdn.example.test:{cdn}/corp.sh"),
+            sha256: sha256_hex(&s.script),
+            size: s.script.len() as u64,
+            path: Some("/usr/bin/corp-configurator"),
+        }],
         &["/usr/bin/corp-configurator"],
         &[],
     );
     // And the bundle URL first redirects across origins too.
-    let cfg2 = lab.serve_with("cfg2.example.test", HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes()))]), false, None);
-    let cfg1 = lab.serve("cfg1.example.test", HashMap::from([("/bundle".to_string(), Reply::Redirect(302, format!("https://cfg2.example.test:{cfg2}/bundle")))]));
+    let cfg2 = lab.serve_with(
+        "cfg2.example.test",
+        HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes()))]),
+        false,
+        None,
+    );
+    let cfg1 = lab.serve(
+        "cfg1.example.test",
+        HashMap::from([(
+            "/bundle".to_string(),
+            Reply::Redirect(302, format!("https://cfg2.example.test:{cfg2}/bundle")),
+        )]),
+    );
     lab.start_dns(
         zone_for(&[("cfg1.example.test", 10, 1, cfg1)])
             .a("cfg2.example.test", std::net::Ipv4Addr::LOCALHOST)
@@ -79,12 +115,21 @@ fn credentials_never_go_to_another_origin() {
     );
     run(&lab, &[]).ok();
     let cfg1_log = lab.servers.last().unwrap().requests();
-    assert!(cfg1_log[0].headers.contains_key("authorization"), "the server's own origin gets the login");
+    assert!(
+        cfg1_log[0].headers.contains_key("authorization"),
+        "the server's own origin gets the login"
+    );
     for (name, server) in [("cdn", &lab.servers[0]), ("cfg2", &lab.servers[1])] {
         let reqs = server.requests();
         assert_eq!(reqs.len(), 1, "{name}");
-        assert!(!reqs[0].headers.contains_key("authorization"), "credentials were sent to {name}");
-        assert_eq!(reqs[0].headers.get("x-preconf-arch").map(String::as_str), Some(std::env::consts::ARCH));
+        assert!(
+            !reqs[0].headers.contains_key("authorization"),
+            "credentials were sent to {name}"
+        );
+        assert_eq!(
+            reqs[0].headers.get("x-preconf-arch").map(String::as_str),
+            Some(std::env::consts::ARCH)
+        );
     }
 }
 
@@ -92,21 +137,43 @@ fn credentials_never_go_to_another_origin() {
 fn device_certificate_for_mutual_tls() {
     let mut lab = Lab::new();
     let s = standard_routes(&lab);
-    let port = lab.serve_with("cfg1.example.test", s.routes, true, Some(lab.device_ca.pem()));
+    let port = lab.serve_with(
+        "cfg1.example.test",
+        s.routes,
+        true,
+        Some(lab.device_ca.pem()),
+    );
     lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
     run(&lab, &[]).fails(78, "refused the device certificate (check --client-cert)");
 
     let stranger = Ca::new("Foreign Device CA").issue(&["dev-0001"]);
     let cert = lab.file("foreign.pem", stranger.cert_pem.as_bytes());
     let key = lab.file("foreign.key", stranger.key_pem.as_bytes());
-    run(&lab, &["--client-cert", cert.to_str().unwrap(), "--client-key", key.to_str().unwrap()]).fails(78, "refused the device certificate");
+    run(
+        &lab,
+        &[
+            "--client-cert",
+            cert.to_str().unwrap(),
+            "--client-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .fails(78, "refused the device certificate");
 
     let device = lab.device_ca.issue(&["dev-0001"]);
     let cert = lab.file("device.pem", device.cert_pem.as_bytes());
     let key = lab.file("device.key", device.key_pem.as_bytes());
-    run(&lab, &["--client-cert", cert.to_str().unwrap(), "--client-key", key.to_str().unwrap()])
-        .ok()
-        .says("presenting the device certificate");
+    run(
+        &lab,
+        &[
+            "--client-cert",
+            cert.to_str().unwrap(),
+            "--client-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .ok()
+    .says("presenting the device certificate");
 }
 
 #[test]
@@ -114,5 +181,8 @@ fn device_id_is_sent_as_identity() {
     let (lab, _) = lab_with(standard_routes(&Lab::new()).routes);
     run(&lab, &["--device-id", "SER-42"]).ok();
     let reqs = lab.servers[0].requests();
-    assert!(reqs.iter().all(|r| r.headers.get("x-preconf-device-id").map(String::as_str) == Some("SER-42")));
+    assert!(
+        reqs.iter()
+            .all(|r| r.headers.get("x-preconf-device-id").map(String::as_str) == Some("SER-42"))
+    );
 }

@@ -37,7 +37,11 @@ impl Zone {
 
     /// `target` "." is the RFC 2782 "no service here".
     pub fn srv(self, name: &str, priority: u16, weight: u16, port: u16, target: &str) -> Zone {
-        let t = if target == "." { Name::root() } else { Name::from_ascii(format!("{target}.")).unwrap() };
+        let t = if target == "." {
+            Name::root()
+        } else {
+            Name::from_ascii(format!("{target}.")).unwrap()
+        };
         self.add(name, RData::SRV(SRV::new(priority, weight, port, t)))
     }
 
@@ -62,8 +66,17 @@ pub struct DnsServer {
 
 impl DnsServer {
     pub fn start(zone: Zone) -> DnsServer {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        DnsServer::start_at(zone, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// On a fixed address: port 53 of an otherwise unused loopback address,
+    /// for tests of resolv.conf, which cannot name a port.
+    pub fn start_at(zone: Zone, addr: SocketAddr) -> DnsServer {
+        let sock = UdpSocket::bind(addr).unwrap_or_else(|e| {
+            panic!("cannot bind the test DNS server to {addr}: {e} (binding port 53 needs root)")
+        });
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let addr = sock.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(AtomicUsize::new(0));
@@ -71,14 +84,21 @@ impl DnsServer {
         let thread = std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !s.load(Ordering::SeqCst) {
-                let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
                 q.fetch_add(1, Ordering::SeqCst);
                 if let Some(reply) = answer(&zone, &buf[..n]) {
                     let _ = sock.send_to(&reply, from);
                 }
             }
         });
-        DnsServer { addr, queries, stop, thread: Some(thread) }
+        DnsServer {
+            addr,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -107,7 +127,9 @@ fn answer(zone: &Zone, bytes: &[u8]) -> Option<Vec<u8>> {
             r.set_response_code(ResponseCode::NXDomain);
         }
         Some(rs) => {
-            for rd in rs.iter().filter(|rd| rd.record_type() == query.query_type() || query.query_type() == RecordType::ANY) {
+            for rd in rs.iter().filter(|rd| {
+                rd.record_type() == query.query_type() || query.query_type() == RecordType::ANY
+            }) {
                 r.add_answer(Record::from_rdata(query.name().clone(), 60, rd.clone()));
             }
         }

@@ -68,7 +68,8 @@ impl HttpsServer {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (config, spec, log, stop) = (config.clone(), shared.clone(), l.clone(), s.clone());
+                let (config, spec, log, stop) =
+                    (config.clone(), shared.clone(), l.clone(), s.clone());
                 std::thread::spawn(move || {
                     let _ = serve(conn, config, &spec, &log, &stop);
                 });
@@ -93,16 +94,22 @@ impl Drop for HttpsServer {
 fn server_config(spec: &Spec) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(spec.identity.cert_pem.as_bytes()).map(|c| c.unwrap()).collect();
+        CertificateDer::pem_slice_iter(spec.identity.cert_pem.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
     let key = PrivateKeyDer::from_pem_slice(spec.identity.key_pem.as_bytes()).unwrap();
-    let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
     let builder = match &spec.client_ca {
         Some(pem) => {
             let mut roots = RootCertStore::empty();
             for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 roots.add(c.unwrap()).unwrap();
             }
-            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
             builder.with_client_cert_verifier(v)
         }
         None => builder.with_no_client_auth(),
@@ -121,17 +128,33 @@ fn serve(
     let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
     let mut tls = StreamOwned::new(conn, tcp);
     let (path, headers) = read_request(&mut tls)?;
-    log.lock().unwrap().push(Logged { path: path.clone(), headers: headers.clone() });
+    log.lock().unwrap().push(Logged {
+        path: path.clone(),
+        headers: headers.clone(),
+    });
     if let Some((user, pass)) = &spec.auth {
-        let want = format!("Basic {}", preconf::http::base64(format!("{user}:{pass}").as_bytes()));
+        let want = format!(
+            "Basic {}",
+            preconf::http::base64(format!("{user}:{pass}").as_bytes())
+        );
         if headers.get("authorization") != Some(&want) {
-            return respond(&mut tls, "401 Unauthorized", &[("WWW-Authenticate", "Basic realm=\"test\"".into())], b"");
+            return respond(
+                &mut tls,
+                "401 Unauthorized",
+                &[("WWW-Authenticate", "Basic realm=\"test\"".into())],
+                b"",
+            );
         }
     }
     let route = path.split('?').next().unwrap_or("");
     match spec.routes.get(route).cloned() {
         None => respond(&mut tls, "404 Not Found", &[], b"not found"),
-        Some(Reply::Body(b)) => respond(&mut tls, "200 OK", &[("Content-Length", b.len().to_string())], &b),
+        Some(Reply::Body(b)) => respond(
+            &mut tls,
+            "200 OK",
+            &[("Content-Length", b.len().to_string())],
+            &b,
+        ),
         Some(Reply::Pattern(len)) => {
             write_head(&mut tls, "200 OK", &[("Content-Length", len.to_string())])?;
             let mut sent = 0u64;
@@ -145,7 +168,11 @@ fn serve(
             finish(&mut tls)
         }
         Some(Reply::Chunked(b)) => {
-            write_head(&mut tls, "200 OK", &[("Transfer-Encoding", "chunked".into())])?;
+            write_head(
+                &mut tls,
+                "200 OK",
+                &[("Transfer-Encoding", "chunked".into())],
+            )?;
             for c in b.chunks(1000) {
                 write!(tls, "{:x}\r\n", c.len())?;
                 tls.write_all(c)?;
@@ -154,8 +181,18 @@ fn serve(
             tls.write_all(b"0\r\n\r\n")?;
             finish(&mut tls)
         }
-        Some(Reply::Redirect(code, to)) => respond(&mut tls, &format!("{code} Redirect"), &[("Location", to), ("Content-Length", "0".into())], b""),
-        Some(Reply::Status(code)) => respond(&mut tls, &format!("{code} Status"), &[("Content-Length", "0".into())], b""),
+        Some(Reply::Redirect(code, to)) => respond(
+            &mut tls,
+            &format!("{code} Redirect"),
+            &[("Location", to), ("Content-Length", "0".into())],
+            b"",
+        ),
+        Some(Reply::Status(code)) => respond(
+            &mut tls,
+            &format!("{code} Status"),
+            &[("Content-Length", "0".into())],
+            b"",
+        ),
         Some(Reply::Stall) => {
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -194,7 +231,12 @@ fn write_head(tls: &mut Tls, status: &str, headers: &[(&str, String)]) -> std::i
     tls.write_all(head.as_bytes())
 }
 
-fn respond(tls: &mut Tls, status: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<()> {
+fn respond(
+    tls: &mut Tls,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut headers = headers.to_vec();
     if !headers.iter().any(|(k, _)| *k == "Content-Length") {
         headers.push(("Content-Length", body.len().to_string()));

@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod https;
 pub mod pki;
+pub mod tty;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener};
@@ -40,8 +41,17 @@ impl Default for Lab {
 
 impl Lab {
     pub fn new() -> Lab {
-        let dir = tempfile::Builder::new().prefix("preconf-test-").tempdir().unwrap();
-        let lab = Lab { dir, server_ca: Ca::new("Test Server CA"), device_ca: Ca::new("Test Device CA"), dns: None, servers: Vec::new() };
+        let dir = tempfile::Builder::new()
+            .prefix("preconf-test-")
+            .tempdir()
+            .unwrap();
+        let lab = Lab {
+            dir,
+            server_ca: Ca::new("Test Server CA"),
+            device_ca: Ca::new("Test Device CA"),
+            dns: None,
+            servers: Vec::new(),
+        };
         lab.file("ca.pem", lab.server_ca.pem().as_bytes());
         lab
     }
@@ -68,7 +78,13 @@ impl Lab {
         self.serve_with(host, routes, true, None)
     }
 
-    pub fn serve_with(&mut self, host: &str, routes: HashMap<String, Reply>, auth: bool, client_ca: Option<String>) -> u16 {
+    pub fn serve_with(
+        &mut self,
+        host: &str,
+        routes: HashMap<String, Reply>,
+        auth: bool,
+        client_ca: Option<String>,
+    ) -> u16 {
         let spec = Spec {
             identity: self.server_ca.issue(&[host]),
             auth: auth.then(|| (LOGIN.to_string(), PASSWORD.to_string())),
@@ -98,15 +114,24 @@ impl Lab {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PRECONF_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
-            .arg("--root")
-            .arg(self.root())
-            .arg("--ca")
-            .arg(ca)
-            .args(["--user", LOGIN, "--io-timeout", "2", "--timeout", "60"]);
-        if let Some(d) = &self.dns {
-            c.arg("--dns").arg(d.addr.to_string());
-        }
+            .args(self.base_args(ca))
+            .args(["--user", LOGIN]);
         c
+    }
+
+    /// Root, CA, DNS and short timeouts: what every run in the lab needs.
+    pub fn base_args(&self, ca: &Path) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--root".into(),
+            self.root().display().to_string(),
+            "--ca".into(),
+            ca.display().to_string(),
+        ];
+        a.extend(["--io-timeout", "2", "--timeout", "60"].map(String::from));
+        if let Some(d) = &self.dns {
+            a.extend(["--dns".to_string(), d.addr.to_string()]);
+        }
+        a
     }
 
     pub fn state(&self) -> PathBuf {
@@ -121,7 +146,10 @@ pub fn dead_port() -> u16 {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A configurator that records how it was started into `$PRECONF_ROOT/handoff.txt`.
@@ -141,7 +169,10 @@ pub struct Pkg<'a> {
 
 impl Pkg<'_> {
     fn json(&self) -> String {
-        let path = self.path.map(|p| format!(", \"path\": \"{p}\"")).unwrap_or_default();
+        let path = self
+            .path
+            .map(|p| format!(", \"path\": \"{p}\""))
+            .unwrap_or_default();
         format!(
             "{{ \"arch\": \"{}\", \"type\": \"{}\", \"url\": \"{}\", \"sha256\": \"{}\", \"size\": {}{path} }}",
             self.arch, self.kind, self.url, self.sha256, self.size
@@ -154,7 +185,12 @@ pub fn bundle_json(packages: &[Pkg], command: &[&str], certs: &[(&str, &str)]) -
     let cmd: Vec<String> = command.iter().map(|c| format!("\"{c}\"")).collect();
     let certs: Vec<String> = certs
         .iter()
-        .map(|(n, pem)| format!("{{ \"name\": \"{n}\", \"pem\": \"{}\" }}", pem.replace('\n', "\\n")))
+        .map(|(n, pem)| {
+            format!(
+                "{{ \"name\": \"{n}\", \"pem\": \"{}\" }}",
+                pem.replace('\n', "\\n")
+            )
+        })
         .collect();
     format!(
         r#"{{ "format": 1, "future_field": {{ "x": [1, 2] }},
@@ -179,7 +215,14 @@ pub struct Standard {
 pub fn standard_routes(lab: &Lab) -> Standard {
     let script = configurator_script();
     let bundle = bundle_json(
-        &[Pkg { arch: "any", kind: "exec", url: "pkgs/corp.sh", sha256: sha256_hex(&script), size: script.len() as u64, path: Some("/usr/bin/corp-configurator") }],
+        &[Pkg {
+            arch: "any",
+            kind: "exec",
+            url: "pkgs/corp.sh",
+            sha256: sha256_hex(&script),
+            size: script.len() as u64,
+            path: Some("/usr/bin/corp-configurator"),
+        }],
         &["/usr/bin/corp-configurator", "--enroll"],
         &[("corp-root", &lab.server_ca.pem())],
     );
@@ -194,7 +237,9 @@ pub fn standard_routes(lab: &Lab) -> Standard {
 pub fn zone_for(targets: &[(&str, u16, u16, u16)]) -> Zone {
     let mut z = Zone::new().txt(SRV, "path=/bundle");
     for (host, priority, weight, port) in targets {
-        z = z.srv(SRV, *priority, *weight, *port, host).a(host, Ipv4Addr::LOCALHOST);
+        z = z
+            .srv(SRV, *priority, *weight, *port, host)
+            .a(host, Ipv4Addr::LOCALHOST);
     }
     z
 }
@@ -208,27 +253,54 @@ pub struct Run {
 
 impl Run {
     pub fn of(mut c: Command) -> Run {
-        let Output { status, stdout, stderr } = c.output().unwrap();
-        Run { code: status.code(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = c.output().unwrap();
+        Run {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into(),
+            stderr: String::from_utf8_lossy(&stderr).into(),
+        }
     }
 
     #[track_caller]
     pub fn ok(&self) -> &Run {
-        assert_eq!(self.code, Some(0), "expected success\n--- stderr:\n{}\n--- stdout:\n{}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success\n--- stderr:\n{}\n--- stdout:\n{}",
+            self.stderr,
+            self.stdout
+        );
         self
     }
 
     /// Fails with this exit code and says `needle` on stderr.
     #[track_caller]
     pub fn fails(&self, code: i32, needle: &str) -> &Run {
-        assert_eq!(self.code, Some(code), "expected exit {code}\n--- stderr:\n{}", self.stderr);
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\n--- stderr:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn says(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
         self
     }
 

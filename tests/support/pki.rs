@@ -30,9 +30,14 @@ impl Ca {
     /// A certificate for these DNS names (servers) or this common name (devices).
     pub fn issue(&self, names: &[&str]) -> Issued {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params.distinguished_name.push(DnType::CommonName, names[0]);
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 }

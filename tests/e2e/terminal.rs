@@ -1,0 +1,145 @@
+//! The person at the device: questions and answers on a real terminal.
+
+use crate::support::tty::Tty;
+use crate::support::*;
+
+fn lab() -> Lab {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg1.example.test", s.routes.clone());
+    let p2 = lab.serve("cfg.other.test", s.routes.clone());
+    let p3 = lab.serve("cfg.elsewhere.test", s.routes);
+    lab.start_dns(
+        zone_for(&[("cfg1.example.test", 10, 1, port)])
+            .srv(
+                "_maemo_autoconf._tcp.other.test",
+                0,
+                0,
+                p2,
+                "cfg.other.test",
+            )
+            .txt("_maemo_autoconf._tcp.other.test", "path=/bundle")
+            .a("cfg.other.test", std::net::Ipv4Addr::LOCALHOST)
+            .srv(
+                "_maemo_autoconf._tcp.guard.test",
+                0,
+                0,
+                p3,
+                "cfg.elsewhere.test",
+            )
+            .txt("_maemo_autoconf._tcp.guard.test", "path=/bundle")
+            .a("cfg.elsewhere.test", std::net::Ipv4Addr::LOCALHOST),
+    );
+    lab
+}
+
+fn argv(lab: &Lab, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        env!("CARGO_BIN_EXE_preconf").to_string(),
+        "--no-exec".into(),
+    ];
+    a.extend(lab.base_args(&lab.path("ca.pem")));
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn resolv(lab: &Lab, domain: &str) -> String {
+    lab.file("resolv.conf", format!("search {domain}\n").as_bytes())
+        .display()
+        .to_string()
+}
+
+#[test]
+fn enter_accepts_the_learned_domain() {
+    let lab = lab();
+    let mut t = Tty::spawn(
+        &argv(
+            &lab,
+            &["--user", LOGIN, "--resolv-conf", &resolv(&lab, DOMAIN)],
+        ),
+        &[("PRECONF_PASSWORD", PASSWORD)],
+    );
+    t.expect("Is your company domain example.test? [Y/n or type another] ");
+    t.type_line("");
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("confirm: example.test confirmed"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn typing_another_domain_uses_it() {
+    let lab = lab();
+    let mut t = Tty::spawn(
+        &argv(
+            &lab,
+            &["--user", LOGIN, "--resolv-conf", &resolv(&lab, DOMAIN)],
+        ),
+        &[("PRECONF_PASSWORD", PASSWORD)],
+    );
+    t.expect("[Y/n or type another] ");
+    t.type_line("not a domain");
+    t.expect("'not a domain' is not a domain name");
+    t.type_line("Other.Test");
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("confirm: other.test confirmed"), "{screen}");
+    assert!(
+        screen.contains("bundle from https://cfg.other.test:"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn login_and_hidden_password_with_one_retry() {
+    let lab = lab();
+    let mut t = Tty::spawn(&argv(&lab, &["--domain", DOMAIN]), &[]);
+    t.expect("Login for cfg1.example.test: ");
+    t.type_line(LOGIN);
+    t.expect("Password for jdoe at cfg1.example.test: ");
+    t.type_line("typo-secret");
+    t.expect("refused the login jdoe; try again");
+    t.expect("Login for cfg1.example.test: ");
+    t.type_line(LOGIN);
+    t.expect_nth("Password for jdoe at cfg1.example.test: ", 2);
+    t.type_line(PASSWORD);
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        !screen.contains("typo-secret") && !screen.contains(PASSWORD),
+        "a password was echoed:\n{screen}"
+    );
+    assert!(screen.contains("password from the terminal"), "{screen}");
+}
+
+#[test]
+fn off_domain_server_declined_then_accepted() {
+    let lab = lab();
+    let run = |answer: &str| {
+        let mut t = Tty::spawn(
+            &argv(
+                &lab,
+                &["--user", LOGIN, "--domain", "guard.test", "--force"],
+            ),
+            &[("PRECONF_PASSWORD", PASSWORD)],
+        );
+        t.expect("The configuration server cfg.elsewhere.test is outside guard.test. Send your login to it? [y/N] ");
+        t.type_line(answer);
+        t.finish()
+    };
+    let (code, screen) = run("");
+    assert_eq!(code, Some(77), "{screen}");
+    assert!(screen.contains("no server left to try"), "{screen}");
+    assert!(
+        lab.servers[2].requests().is_empty(),
+        "credentials went to a declined server"
+    );
+    let (code, screen) = run("y");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("guard: cfg.elsewhere.test is outside guard.test; accepted"),
+        "{screen}"
+    );
+}
