@@ -12,10 +12,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     replace_with(path, mode, |f| f.write_all(bytes))
 }
 
-/// Copies the file at `from` to `path` atomically with the given mode.
-pub fn copy_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
+/// Moves the (already synced) file at `from` to `path` atomically with the
+/// given mode: a rename when both are on one file system, so a large package
+/// is not written twice; a copy otherwise.
+pub fn move_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = temp_beside(path);
+    if fs::rename(from, &tmp).is_ok() {
+        let placed = (|| {
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, path)?;
+            sync_dir(dir)
+        })();
+        if placed.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        return placed;
+    }
     let mut src = File::open(from)?;
-    replace_with(path, mode, |f| io::copy(&mut src, f).map(|_| ()))
+    replace_with(path, mode, |f| io::copy(&mut src, f).map(|_| ()))?;
+    fs::remove_file(from)
 }
 
 fn replace_with(

@@ -22,7 +22,7 @@ pub fn package(staged: &Staged, pkg: &Package, root: &Path) -> Result<String> {
             let target = files::under_root(root, path).ok_or_else(|| {
                 Error::new(Step::Install, Exit::DataErr, format!("the package path {path} is not a plain absolute path; ask your IT admin to fix the bundle."))
             })?;
-            files::copy_atomic(&staged.path, &target, 0o755).map_err(|e| {
+            files::move_atomic(&staged.path, &target, 0o755).map_err(|e| {
                 Error::new(
                     Step::Install,
                     Exit::CantCreat,

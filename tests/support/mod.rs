@@ -109,7 +109,7 @@ impl Lab {
 
     /// [`Lab::preconf`] with another CA file as its only --ca.
     pub fn preconf_trusting(&self, ca: &Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_preconf"));
+        let mut c = Command::new(bin());
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PRECONF_PASSWORD", PASSWORD)
@@ -136,6 +136,21 @@ impl Lab {
 
     pub fn state(&self) -> PathBuf {
         self.root().join("var/lib/preconf")
+    }
+}
+
+/// The preconf binary: cargo's for tests, else the one beside the running
+/// example (target/<profile>/examples/demo -> target/<profile>/preconf).
+pub fn bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_preconf") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("preconf"),
     }
 }
 
