@@ -158,6 +158,16 @@ A run, one line per step on stderr:
 ";
 
 const HELP_TAIL: &str = "
+Examples:
+  preconf --ca /etc/preconf/corp-ca.pem
+      learn the domain, ask, discover, log in, install, hand over
+  preconf --domain corp.example.com --user jdoe --ca corp-ca.pem
+      skip the DHCP lookup and the login question
+  preconf --server https://cfg.corp.example.com/bundle --ca corp-ca.pem
+      skip discovery altogether
+  PRECONF_ASKPASS=/usr/bin/ssh-askpass preconf --user jdoe --yes --ca corp-ca.pem
+      unattended but for the password
+
 Environment:
   PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
   PRECONF_ASKPASS         program that prints the password; the prompt is its argument
