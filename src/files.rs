@@ -9,64 +9,59 @@ use std::path::{Component, Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically with the given mode.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    replace_with(path, mode, |f| f.write_all(bytes))
+    via_temp(path, |tmp| write_new(tmp, mode, |f| f.write_all(bytes)))
 }
 
 /// Moves the (already synced) file at `from` to `path` atomically with the
 /// given mode: a rename when both are on one file system, so a large package
 /// is not written twice; a copy otherwise.
 pub fn move_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = temp_beside(path);
-    if fs::rename(from, &tmp).is_ok() {
-        let placed = (|| {
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
-            File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, path)?;
-            sync_dir(dir)
-        })();
-        if placed.is_err() {
-            let _ = fs::remove_file(&tmp);
+    via_temp(path, |tmp| match fs::rename(from, tmp) {
+        Ok(()) => {
+            fs::set_permissions(tmp, fs::Permissions::from_mode(mode))?;
+            File::open(tmp)?.sync_all()
         }
-        return placed;
-    }
-    let mut src = File::open(from)?;
-    replace_with(path, mode, |f| io::copy(&mut src, f).map(|_| ()))?;
-    fs::remove_file(from)
+        Err(_) => {
+            let mut src = File::open(from)?;
+            write_new(tmp, mode, |f| io::copy(&mut src, f).map(drop))?;
+            fs::remove_file(from)
+        }
+    })
 }
 
-fn replace_with(
-    path: &Path,
-    mode: u32,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> io::Result<()> {
+/// Has `make` produce a synced file at a temporary name beside `path`, then
+/// renames it over `path` and syncs the directory; cleans up on failure.
+fn via_temp(path: &Path, make: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let tmp = temp_beside(path);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The umask may have narrowed the mode; set it exactly.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        fill(&mut f)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
+    let result = make(&tmp)
+        .and_then(|()| fs::rename(&tmp, path))
+        .and_then(|()| sync_dir(dir));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `path` (which must not exist) with `mode`, fills and syncs it.
+fn write_new(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    // The umask may have narrowed the mode; set it exactly.
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    fill(&mut f)?;
+    f.sync_all()
 }
 
 /// A name in the same directory (so the rename stays on one file system)

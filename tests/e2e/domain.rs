@@ -3,23 +3,7 @@
 use crate::support::*;
 
 fn lab() -> Lab {
-    let mut lab = Lab::new();
-    let s = standard_routes(&lab);
-    let port = lab.serve("cfg1.example.test", s.routes.clone());
-    let p2 = lab.serve("cfg.other.test", s.routes);
-    lab.start_dns(
-        zone_for(&[("cfg1.example.test", 10, 1, port)])
-            .srv(
-                "_maemo_autoconf._tcp.other.test",
-                0,
-                0,
-                p2,
-                "cfg.other.test",
-            )
-            .txt("_maemo_autoconf._tcp.other.test", "path=/bundle")
-            .a("cfg.other.test", std::net::Ipv4Addr::LOCALHOST),
-    );
-    lab
+    three_domain_lab()
 }
 
 fn run_with(lab: &Lab, args: &[&str]) -> Run {

@@ -4,33 +4,7 @@ use crate::support::tty::Tty;
 use crate::support::*;
 
 fn lab() -> Lab {
-    let mut lab = Lab::new();
-    let s = standard_routes(&lab);
-    let port = lab.serve("cfg1.example.test", s.routes.clone());
-    let p2 = lab.serve("cfg.other.test", s.routes.clone());
-    let p3 = lab.serve("cfg.elsewhere.test", s.routes);
-    lab.start_dns(
-        zone_for(&[("cfg1.example.test", 10, 1, port)])
-            .srv(
-                "_maemo_autoconf._tcp.other.test",
-                0,
-                0,
-                p2,
-                "cfg.other.test",
-            )
-            .txt("_maemo_autoconf._tcp.other.test", "path=/bundle")
-            .a("cfg.other.test", std::net::Ipv4Addr::LOCALHOST)
-            .srv(
-                "_maemo_autoconf._tcp.guard.test",
-                0,
-                0,
-                p3,
-                "cfg.elsewhere.test",
-            )
-            .txt("_maemo_autoconf._tcp.guard.test", "path=/bundle")
-            .a("cfg.elsewhere.test", std::net::Ipv4Addr::LOCALHOST),
-    );
-    lab
+    three_domain_lab()
 }
 
 fn argv(lab: &Lab, extra: &[&str]) -> Vec<String> {

@@ -259,6 +259,30 @@ pub fn zone_for(targets: &[(&str, u16, u16, u16)]) -> Zone {
     z
 }
 
+/// The standard world plus two more domains: other.test (served by
+/// cfg.other.test) and guard.test, whose SRV target cfg.elsewhere.test lies
+/// outside it.
+pub fn three_domain_lab() -> Lab {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg1.example.test", s.routes.clone());
+    let other = lab.serve("cfg.other.test", s.routes.clone());
+    let elsewhere = lab.serve("cfg.elsewhere.test", s.routes);
+    let mut zone = zone_for(&[("cfg1.example.test", 10, 1, port)]);
+    for (domain, host, port) in [
+        ("other.test", "cfg.other.test", other),
+        ("guard.test", "cfg.elsewhere.test", elsewhere),
+    ] {
+        let name = format!("_maemo_autoconf._tcp.{domain}");
+        zone = zone
+            .srv(&name, 0, 0, port, host)
+            .txt(&name, "path=/bundle")
+            .a(host, Ipv4Addr::LOCALHOST);
+    }
+    lab.start_dns(zone);
+    lab
+}
+
 /// The finished process, with the assertions the tests use.
 pub struct Run {
     pub code: Option<i32>,
