@@ -88,11 +88,23 @@ fn lexopt_error(e: lexopt::Error) -> Error {
     Error::usage(format!("{e}; see preconf --help."))
 }
 
+/// Version, target, and what the vendor built in.
 pub fn version() -> String {
+    use crate::factory;
+    let defaults = if factory::PROPERTIES.is_empty() {
+        "none".to_string()
+    } else {
+        let pairs: Vec<String> = factory::PROPERTIES
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.join(", ")
+    };
     format!(
-        "preconf {} ({})",
+        "preconf {} ({})\nfactory defaults: {defaults}\nembedded CA certificates: {}",
         env!("CARGO_PKG_VERSION"),
-        std::env::consts::ARCH
+        factory::TARGET,
+        factory::CAS.len()
     )
 }
 

@@ -24,11 +24,13 @@ pub mod dns;
 pub mod domain;
 pub mod download;
 pub mod error;
+pub mod factory;
 pub mod fetch;
 pub mod files;
 pub mod handoff;
 pub mod http;
 pub mod install;
+pub mod keys;
 pub mod prompt;
 pub mod report;
 pub mod run;
@@ -43,7 +45,6 @@ use std::ffi::OsString;
 
 use cli::Command;
 use error::Error;
-use settings::{Dictionary, Settings};
 
 /// The whole program: parses `args`, runs, and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
@@ -61,11 +62,11 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         Command::Help => print!("{}", cli::help()),
         Command::Version => println!("{}", cli::version()),
         Command::Status { layer, json } => {
-            let s = Settings::from_dictionary(&Dictionary::merge(vec![layer]))?;
+            let s = settings::load(layer)?;
             status::show(&s, json)?;
         }
         Command::Run(layer) => {
-            let s = Settings::from_dictionary(&Dictionary::merge(vec![layer]))?;
+            let s = settings::load(layer)?;
             match run::run(&s)? {
                 run::Outcome::Installed(command) => println!("{command}"),
                 run::Outcome::AlreadyProvisioned(r) => {

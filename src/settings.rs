@@ -1,93 +1,80 @@
 //! Where settings come from.
 //!
 //! Every setting has a key (the long flag name, `dns`, `ca`, `server`, …).
-//! Providers (the command line now; build-time factory defaults, files and
-//! pushed properties later) each yield `key=value` pairs with a rank; the
-//! highest-ranked provider that has a key decides its value, a list included.
+//! Providers each yield `key=value` pairs with a rank; the highest-ranked
+//! provider that has a key decides its value, a list included:
+//!
+//! | rank | provider |
+//! |---|---|
+//! | 1000 | the command line |
+//! | 500+ | `ROOT/etc/preconf/*.conf`, in name order (later files win) |
+//! | 0 | factory defaults built into the binary (`build.rs`) |
+//!
 //! The run only ever sees the typed [`Settings`] built from the merged
 //! [`Dictionary`], so adding a provider never touches the steps.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Exit, Result, Step};
 use crate::url::Url;
 
-/// How a key takes values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A switch: present means true.
-    Switch,
-    /// One value; a later one replaces it.
-    One(&'static str),
-    /// Repeatable: every value is kept, in order.
-    Many(&'static str),
+pub use crate::keys::{KEYS, Key, Kind, key};
+
+/// Rank of the settings files in `ROOT/etc/preconf/`.
+pub const RANK_FILES: i32 = 500;
+/// Where settings files live, below the root.
+pub const FILES_DIR: &str = "etc/preconf";
+
+/// Merges the factory defaults, the settings files below the root and the
+/// command line into the settings of this run.
+pub fn load(cli: Layer) -> Result<Settings> {
+    let factory = crate::factory::layer();
+    // The root decides where the files are, so it is read first without them.
+    let first = Settings::from_dictionary(&Dictionary::merge(vec![factory.clone(), cli.clone()]))?;
+    let mut layers = file_layers(&first.root.join(FILES_DIR))?;
+    layers.push(factory);
+    layers.push(cli);
+    Settings::from_dictionary(&Dictionary::merge(layers))
 }
 
-/// One setting, documented once: this table drives parsing and `--help`.
-pub struct Key {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub group: &'static str,
-    pub help: &'static str,
-}
-
-pub const GROUP_DOMAIN: &str = "Where the domain comes from";
-pub const GROUP_DISCOVER: &str = "Finding the configuration server";
-pub const GROUP_LOGIN: &str = "Logging in";
-pub const GROUP_TLS: &str = "Trust (TLS)";
-pub const GROUP_INSTALL: &str = "Installing and handing over";
-pub const GROUP_LIMITS: &str = "Limits";
-
-#[rustfmt::skip]
-pub const KEYS: &[Key] = &[
-    Key { name: "domain", kind: Kind::One("NAME"), group: GROUP_DOMAIN,
-          help: "Use this DNS domain; no DHCP lookup and no question asked." },
-    Key { name: "lease-file", kind: Kind::Many("PATH"), group: GROUP_DOMAIN,
-          help: "Read the domain from this DHCP lease file (dhclient, systemd-networkd or NetworkManager); repeatable. Only named files are read then." },
-    Key { name: "resolv-conf", kind: Kind::One("PATH"), group: GROUP_DOMAIN,
-          help: "Read 'domain'/'search' and the nameservers from this file instead of /etc/resolv.conf." },
-    Key { name: "yes", kind: Kind::Switch, group: GROUP_DOMAIN,
-          help: "Accept the learned domain and any off-domain server without asking." },
-    Key { name: "service", kind: Kind::One("LABEL"), group: GROUP_DISCOVER,
-          help: "SRV label to look up under the domain [default: _maemo_autoconf._tcp]." },
-    Key { name: "dns", kind: Kind::Many("IP[:PORT]"), group: GROUP_DISCOVER,
-          help: "Ask this nameserver for every lookup instead of resolv.conf's; repeatable." },
-    Key { name: "server", kind: Kind::One("URL"), group: GROUP_DISCOVER,
-          help: "Fetch the bundle from this https URL; skips the domain and SRV discovery." },
-    Key { name: "user", kind: Kind::One("NAME"), group: GROUP_LOGIN,
-          help: "Login name; the password is asked on the terminal, or taken from PRECONF_ASKPASS or PRECONF_PASSWORD." },
-    Key { name: "device-id", kind: Kind::One("ID"), group: GROUP_LOGIN,
-          help: "Device identity sent to the server (header X-Preconf-Device-Id)." },
-    Key { name: "ca", kind: Kind::Many("PEM"), group: GROUP_TLS,
-          help: "Trust the CA certificates in this PEM file; repeatable. CAs built into the binary are trusted too." },
-    Key { name: "system-roots", kind: Kind::Switch, group: GROUP_TLS,
-          help: "Also trust the system's CA store (/etc/ssl/certs/ca-certificates.crt)." },
-    Key { name: "client-cert", kind: Kind::One("PEM"), group: GROUP_TLS,
-          help: "Present this device certificate (chain) to the server: mutual TLS." },
-    Key { name: "client-key", kind: Kind::One("PEM"), group: GROUP_TLS,
-          help: "Private key of --client-cert." },
-    Key { name: "root", kind: Kind::One("DIR"), group: GROUP_INSTALL,
-          help: "Write everything under DIR (install paths, state, dpkg's root) and run the configurator from it [default: /]." },
-    Key { name: "state-dir", kind: Kind::One("DIR"), group: GROUP_INSTALL,
-          help: "Keep the bundle, certificates and receipt here [default: ROOT/var/lib/preconf]." },
-    Key { name: "force", kind: Kind::Switch, group: GROUP_INSTALL,
-          help: "Provision again even if a receipt says this device is done." },
-    Key { name: "no-exec", kind: Kind::Switch, group: GROUP_INSTALL,
-          help: "Install, then print the configurator's command instead of running it." },
-    Key { name: "timeout", kind: Kind::One("SECS"), group: GROUP_LIMITS,
-          help: "Give up on the whole run after SECS, not counting time spent answering questions [default: 600]." },
-    Key { name: "io-timeout", kind: Kind::One("SECS"), group: GROUP_LIMITS,
-          help: "Give up on a connect, a DNS answer or a silent read after SECS [default: 15]." },
-];
-
-pub fn key(name: &str) -> Option<&'static Key> {
-    KEYS.iter().find(|k| k.name == name)
+/// One layer per `*.conf` file in `dir`; none when the directory is absent.
+pub fn file_layers(dir: &Path) -> Result<Vec<Layer>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let bad = |why: String| {
+                Error::new(
+                    Step::Settings,
+                    Exit::Config,
+                    format!("{}: {why}; fix the file.", path.display()),
+                )
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+            let pairs = crate::keys::parse_properties(&text).map_err(bad)?;
+            Ok(Layer {
+                source: path.display().to_string(),
+                rank: RANK_FILES + i as i32,
+                pairs,
+            })
+        })
+        .collect()
 }
 
 /// Values of one provider, in the order it gave them.
+#[derive(Clone)]
 pub struct Layer {
     /// Shown in messages: "command line", a file name, "factory defaults".
     pub source: String,
@@ -217,7 +204,7 @@ impl Settings {
             dns,
             server: d.one("server").map(|raw| server_url(d, raw)).transpose()?,
             user: d.one("user").map(str::to_string),
-            device_id: d.one("device-id").map(str::to_string),
+            device_id: device_id(d)?,
             cas: paths("ca"),
             system_roots: d.switch("system-roots"),
             client_cert,
@@ -229,6 +216,22 @@ impl Settings {
             timeout: seconds(d, "timeout", 600)?,
             io_timeout: seconds(d, "io-timeout", 15)?,
         })
+    }
+}
+
+/// --device-id, else the first line of --device-id-file.
+fn device_id(d: &Dictionary) -> Result<Option<String>> {
+    if let Some(id) = d.one("device-id") {
+        return Ok(Some(id.to_string()));
+    }
+    let Some(path) = d.one("device-id-file") else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| d.bad("device-id-file", path, &format!("cannot be read ({e})")))?;
+    match text.lines().next().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(id) => Ok(Some(id.to_string())),
+        None => Err(d.bad("device-id-file", path, "is empty")),
     }
 }
 

@@ -7,5 +7,6 @@ mod discovery;
 mod domain;
 mod failures;
 mod provision;
+mod settings;
 mod terminal;
 mod trust;

@@ -1,0 +1,104 @@
+//! Bakes a vendor's factory defaults into the binary, checked at build time:
+//!
+//!   PRECONF_FACTORY_PROPERTIES=factory.properties   key=value settings (see --help)
+//!   PRECONF_FACTORY_CA=corp-ca.pem[:other.pem]      CA certificates to trust
+//!
+//! A missing file, an unknown key or a PEM without a parsable certificate
+//! fails the build with a message saying which.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::{env, fs, process};
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+#[path = "src/keys.rs"]
+#[allow(dead_code)]
+mod keys;
+
+const PROPERTIES: &str = "PRECONF_FACTORY_PROPERTIES";
+const CA: &str = "PRECONF_FACTORY_CA";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed={PROPERTIES}");
+    println!("cargo:rerun-if-env-changed={CA}");
+    println!("cargo:rerun-if-changed=src/keys.rs");
+    println!(
+        "cargo:rustc-env=PRECONF_TARGET={}",
+        env::var("TARGET").unwrap_or_default()
+    );
+
+    let properties = match env::var_os(PROPERTIES).filter(|v| !v.is_empty()) {
+        Some(p) => properties(Path::new(&p)),
+        None => Vec::new(),
+    };
+    let cas: Vec<Vec<u8>> = match env::var_os(CA).filter(|v| !v.is_empty()) {
+        Some(list) => env::split_paths(&list)
+            .flat_map(|p| certificates(&p))
+            .collect(),
+        None => Vec::new(),
+    };
+
+    let mut out = String::from(
+        "/// Factory settings, checked by build.rs.\npub const PROPERTIES: &[(&str, &str)] = &[\n",
+    );
+    for (k, v) in &properties {
+        writeln!(out, "    ({k:?}, {v:?}),").unwrap();
+    }
+    out.push_str("];\n/// Factory CA certificates, DER.\npub const CAS: &[&[u8]] = &[\n");
+    for der in &cas {
+        writeln!(out, "    &{der:?},").unwrap();
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("factory.rs");
+    fs::write(dest, out).unwrap();
+}
+
+fn properties(path: &Path) -> Vec<(String, String)> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = fs::read_to_string(path).unwrap_or_else(|e| {
+        fail(&format!(
+            "{PROPERTIES}={}: cannot read it ({e})",
+            path.display()
+        ))
+    });
+    keys::parse_properties(&text)
+        .unwrap_or_else(|why| fail(&format!("{PROPERTIES}={}: {why}", path.display())))
+}
+
+/// The DER of every certificate in a PEM file (nothing else of it, should
+/// it hold a key too).
+fn certificates(path: &Path) -> Vec<Vec<u8>> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = fs::read(path)
+        .unwrap_or_else(|e| fail(&format!("{CA}: {}: cannot read it ({e})", path.display())));
+    let mut out = Vec::new();
+    for item in CertificateDer::pem_slice_iter(&bytes) {
+        let der = item.unwrap_or_else(|e| {
+            fail(&format!(
+                "{CA}: {} is not a valid PEM file ({e:?})",
+                path.display()
+            ))
+        });
+        if der.first() != Some(&0x30) {
+            fail(&format!(
+                "{CA}: {} holds a CERTIFICATE block that is not DER",
+                path.display()
+            ));
+        }
+        out.push(der.to_vec());
+    }
+    if out.is_empty() {
+        fail(&format!(
+            "{CA}: {} holds no CERTIFICATE block",
+            path.display()
+        ));
+    }
+    out
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: factory defaults: {message}");
+    process::exit(1)
+}
