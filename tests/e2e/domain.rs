@@ -91,7 +91,7 @@ fn nameservers_from_resolv_conf() {
         "resolv.conf",
         format!("nameserver {ip}\nsearch example.test\n").as_bytes(),
     );
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_preconf"));
+    let mut c = command();
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env("PRECONF_PASSWORD", PASSWORD)

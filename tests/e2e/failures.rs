@@ -178,7 +178,7 @@ fn no_package_for_this_architecture() {
         65,
         &format!(
             "no package for this device's architecture {} (offered: mips)",
-            std::env::consts::ARCH
+            target_arch()
         ),
     );
     nothing_installed(&lab);

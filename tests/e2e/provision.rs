@@ -127,7 +127,7 @@ fn build_deb(lab: &Lab) -> Vec<u8> {
 fn deb_package_is_installed_with_dpkg_into_the_root() {
     let mut lab = Lab::new();
     let deb = build_deb(&lab);
-    let this_arch = preconf::bundle::arch_names(std::env::consts::ARCH)[1];
+    let this_arch = preconf::bundle::arch_names(target_arch())[1];
     let bundle = bundle_json(
         &[
             Pkg {
@@ -302,9 +302,8 @@ fn state_dir_override() {
 
 #[test]
 fn help_and_usage_errors() {
-    let bin = env!("CARGO_BIN_EXE_preconf");
     let help = Run::of({
-        let mut c = std::process::Command::new(bin);
+        let mut c = command();
         c.arg("--help");
         c
     });
@@ -318,13 +317,13 @@ fn help_and_usage_errors() {
         assert!(help.stdout.contains(word), "--help lacks {word}");
     }
     let bad = Run::of({
-        let mut c = std::process::Command::new(bin);
+        let mut c = command();
         c.args(["--password", "x"]);
         c
     });
     bad.fails(64, "unknown option --password; see preconf --help.");
     let version = Run::of({
-        let mut c = std::process::Command::new(bin);
+        let mut c = command();
         c.arg("--version");
         c
     });

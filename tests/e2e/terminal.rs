@@ -8,10 +8,8 @@ fn lab() -> Lab {
 }
 
 fn argv(lab: &Lab, extra: &[&str]) -> Vec<String> {
-    let mut a = vec![
-        env!("CARGO_BIN_EXE_preconf").to_string(),
-        "--no-exec".into(),
-    ];
+    let mut a = argv0();
+    a.push("--no-exec".into());
     a.extend(lab.base_args(&lab.path("ca.pem")));
     a.extend(extra.iter().map(|s| s.to_string()));
     a

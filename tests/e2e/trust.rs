@@ -33,7 +33,7 @@ fn untrusted_server_certificate_is_refused() {
 #[test]
 fn no_ca_at_all_is_a_configuration_error() {
     let lab = Lab::new();
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_preconf"));
+    let mut c = command();
     c.env_clear()
         .args(["--server", "https://localhost:1/", "--root"])
         .arg(lab.root());
@@ -128,7 +128,7 @@ fn credentials_never_go_to_another_origin() {
         );
         assert_eq!(
             reqs[0].headers.get("x-preconf-arch").map(String::as_str),
-            Some(std::env::consts::ARCH)
+            Some(target_arch())
         );
     }
 }

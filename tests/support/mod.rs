@@ -109,7 +109,7 @@ impl Lab {
 
     /// [`Lab::preconf`] with another CA file as its only --ca.
     pub fn preconf_trusting(&self, ca: &Path) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = command();
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PRECONF_PASSWORD", PASSWORD)
@@ -139,9 +139,13 @@ impl Lab {
     }
 }
 
-/// The preconf binary: cargo's for tests, else the one beside the running
-/// example (target/<profile>/examples/demo -> target/<profile>/preconf).
+/// The preconf binary under test: `PRECONF_TEST_BIN` (a cross-built one,
+/// say), else cargo's for tests, else the one beside the running example
+/// (target/<profile>/examples/demo -> target/<profile>/preconf).
 pub fn bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PRECONF_TEST_BIN") {
+        return PathBuf::from(p);
+    }
     match option_env!("CARGO_BIN_EXE_preconf") {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe()
@@ -152,6 +156,44 @@ pub fn bin() -> PathBuf {
             .unwrap()
             .join("preconf"),
     }
+}
+
+/// The words that start preconf: `PRECONF_TEST_RUNNER` (an emulator such
+/// as qemu-aarch64-static) first, when set, then the binary.
+pub fn argv0() -> Vec<String> {
+    let mut v: Vec<String> = std::env::var("PRECONF_TEST_RUNNER")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .into_iter()
+        .collect();
+    v.push(bin().display().to_string());
+    v
+}
+
+/// A command that runs preconf, through the emulator if one is set.
+pub fn command() -> Command {
+    let argv = argv0();
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
+    c
+}
+
+/// The architecture of the binary under test, as Rust names it: asked of
+/// the binary itself ("preconf 0.1.0 (aarch64-unknown-linux-musl)").
+pub fn target_arch() -> &'static str {
+    static ARCH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ARCH.get_or_init(|| {
+        let out = command()
+            .arg("--version")
+            .output()
+            .expect("run preconf --version");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let triple = text.split(['(', ')']).nth(1).unwrap_or_default();
+        match triple.split('-').next().unwrap_or_default() {
+            a if a.starts_with("armv7") || a == "arm" => "arm".to_string(),
+            a => a.to_string(),
+        }
+    })
 }
 
 /// A loopback port where nothing listens: connections are refused.
