@@ -5,7 +5,8 @@
 //!     bench/run            (builds, then runs this with the release binary)
 //!
 //! Options: --bin PATH (the preconf to measure), --runs N (default 5),
-//! --sizes MB,MB (default 20,200). Needs /usr/bin/time and curl.
+//! --sizes MB,MB (default 20,200), --rate MB/s (the server's sending rate, to
+//! model a device's link; unthrottled by default). Needs /usr/bin/time and curl.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -29,11 +30,19 @@ fn main() {
     let mut bin = bin();
     let mut runs = 5;
     let mut sizes = vec![20u64, 200];
+    let mut rate: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--rate" => {
+                rate = Some(
+                    args.next()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .expect("--rate MB/s"),
+                )
+            }
             "--sizes" => {
                 sizes = args
                     .next()
@@ -58,6 +67,7 @@ fn main() {
     }
 
     let mut lab = Lab::new();
+    lab.rate = rate.map(|mb| (mb * 1e6) as u64);
     let mut routes = HashMap::new();
     let small = b"#!/bin/sh\nexit 0\n".to_vec();
     routes.insert(
@@ -88,7 +98,10 @@ fn main() {
 
     println!("preconf: {}", bin.display());
     println!("machine: {}", machine());
-    println!("runs: {runs} each, medians; loopback HTTPS server in this process\n");
+    let link = rate.map_or("unthrottled".to_string(), |r| {
+        format!("sending at most {r} MB/s")
+    });
+    println!("runs: {runs} each, medians; loopback HTTPS server in this process, {link}\n");
     println!("| package | tool | peak RSS (KiB) | wall (s) | wall ratio to curl -o /dev/null |");
     println!("|---|---|---:|---:|---:|");
     for &mb in &sizes {

@@ -45,6 +45,8 @@ pub struct Spec {
     /// PEM of the CA that device certificates must chain to.
     pub client_ca: Option<String>,
     pub routes: HashMap<String, Reply>,
+    /// Bytes per second for [`Reply::Pattern`] bodies, to model a real link.
+    pub rate: Option<u64>,
 }
 
 pub struct HttpsServer {
@@ -162,10 +164,17 @@ fn serve(
             let mut buf = vec![0u8; 251 * 256];
             fill_pattern(&mut buf, 0);
             let mut sent = 0u64;
+            let t0 = std::time::Instant::now();
             while sent < len {
                 let n = ((len - sent) as usize).min(buf.len());
                 tls.write_all(&buf[..n])?;
                 sent += n as u64;
+                if let Some(rate) = spec.rate {
+                    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                    if let Some(ahead) = due.checked_sub(t0.elapsed()) {
+                        std::thread::sleep(ahead);
+                    }
+                }
             }
             finish(&mut tls)
         }

@@ -31,6 +31,8 @@ pub struct Lab {
     pub device_ca: Ca,
     pub dns: Option<DnsServer>,
     pub servers: Vec<HttpsServer>,
+    /// Bytes per second for large bodies of servers started from now on.
+    pub rate: Option<u64>,
 }
 
 impl Default for Lab {
@@ -51,6 +53,7 @@ impl Lab {
             device_ca: Ca::new("Test Device CA"),
             dns: None,
             servers: Vec::new(),
+            rate: None,
         };
         lab.file("ca.pem", lab.server_ca.pem().as_bytes());
         lab
@@ -90,6 +93,7 @@ impl Lab {
             auth: auth.then(|| (LOGIN.to_string(), PASSWORD.to_string())),
             client_ca,
             routes,
+            rate: self.rate,
         };
         let server = HttpsServer::start(spec);
         let port = server.port;
