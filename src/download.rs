@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use sha2::{Digest, Sha256};
 
-use crate::bundle::Package;
+use crate::bundle::Download;
 use crate::error::{Error, Exit, Result, Step};
 use crate::http::{self, Auth, Failure, Http};
 use crate::url::Url;
@@ -33,12 +33,12 @@ pub fn download(
     http: &Http,
     url: &Url,
     auth: Option<&Auth>,
-    pkg: &Package,
+    pkg: &Download,
     staging: &Path,
 ) -> Result<Staged> {
     fs::create_dir_all(staging).map_err(|e| io_error(staging, &e))?;
     let name = url.file_name();
-    let path = staging.join(format!("{}.part", pkg.sha256.to_ascii_lowercase()));
+    let path = staging.join(format!("{}.part", pkg.sha256));
     let resp = match http.get(url, auth) {
         Ok((_, resp)) => resp,
         Err(Failure::Status { code, url }) => {

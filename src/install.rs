@@ -1,44 +1,38 @@
-//! Step 8: install the verified package, then put the bundle and the
-//! certificates in place. The package goes first: if it fails, the state
-//! of an earlier run is left as it was.
+//! Step 8: install a verified package file: place it, or give it to dpkg.
+//! (Packages from a repository are apt's: see `apt`.) The package goes
+//! first, the bundle and certificates after: if it fails, the state of an
+//! earlier run is left as it was.
 
 use std::fs;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::bundle::{Kind, Package};
 use crate::download::Staged;
 use crate::error::{Error, Exit, Result, Step};
 use crate::files;
 
-/// Installs the package under `root`; returns what was installed, for the
-/// step line.
-pub fn package(staged: &Staged, pkg: &Package, root: &Path) -> Result<String> {
-    match pkg.kind() {
-        Kind::Exec => {
-            // Checked by bundle validation: exec packages carry an absolute path.
-            let path = pkg.path.as_deref().unwrap_or_default();
-            let target = files::under_root(root, path).ok_or_else(|| {
-                Error::new(Step::Install, Exit::DataErr, format!("the package path {path} is not a plain absolute path; ask your IT admin to fix the bundle."))
-            })?;
-            files::move_atomic(&staged.path, &target, 0o755).map_err(|e| {
-                Error::new(
-                    Step::Install,
-                    Exit::CantCreat,
-                    format!(
-                        "cannot place {}: {e}; check that the file system is writable.",
-                        target.display()
-                    ),
-                )
-            })?;
-            Ok(format!("placed {}", target.display()))
-        }
-        Kind::Deb => dpkg(&staged.path, root),
-    }
+/// Places an `exec` package at `path` under `root`; returns what was done,
+/// for the step line.
+pub fn place(staged: &Staged, path: &str, root: &Path) -> Result<String> {
+    let target = files::under_root(root, path).ok_or_else(|| {
+        Error::new(Step::Install, Exit::DataErr, format!("the package path {path} is not a plain absolute path; ask your IT admin to fix the bundle."))
+    })?;
+    files::move_atomic(&staged.path, &target, 0o755).map_err(|e| {
+        Error::new(
+            Step::Install,
+            Exit::CantCreat,
+            format!(
+                "cannot place {}: {e}; check that the file system is writable.",
+                target.display()
+            ),
+        )
+    })?;
+    Ok(format!("placed {}", target.display()))
 }
 
-fn dpkg(deb: &Path, root: &Path) -> Result<String> {
+/// Installs a Debian package file with dpkg, into `root`.
+pub fn dpkg(deb: &Path, root: &Path) -> Result<String> {
     let mut cmd = Command::new("dpkg");
     if root != Path::new("/") {
         prepare_dpkg_root(root)?;
@@ -86,7 +80,7 @@ fn dpkg(deb: &Path, root: &Path) -> Result<String> {
 }
 
 /// A fresh root has no dpkg database yet; dpkg --root needs one.
-fn prepare_dpkg_root(root: &Path) -> Result<()> {
+pub fn prepare_dpkg_root(root: &Path) -> Result<()> {
     let admin = root.join("var/lib/dpkg");
     let made = (|| {
         for d in ["updates", "info", "triggers"] {

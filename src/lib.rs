@@ -15,6 +15,9 @@
 
 // nanoserde's derives expand to code that clippy::question_mark flags.
 #[allow(clippy::question_mark)]
+pub mod apt;
+// nanoserde's derives expand to code that clippy::question_mark flags.
+#[allow(clippy::question_mark)]
 pub mod bundle;
 pub mod cli;
 pub mod credentials;

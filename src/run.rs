@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::bundle;
+use crate::apt;
+use crate::bundle::{self, Install};
 use crate::credentials::{Asker, Source as PasswordSource};
 use crate::deadline;
 use crate::discover::{self, Candidate, Source};
@@ -71,30 +72,8 @@ pub fn run(s: &Settings) -> Result<Outcome> {
     })?;
     say(Step::Bundle, describe_bundle(b, pkg));
 
-    let pkg_url = fetched.url.join(&pkg.url).map_err(|e| {
-        Error::new(
-            Step::Bundle,
-            Exit::DataErr,
-            format!(
-                "the package URL '{}' is unusable ({e}); ask your IT admin to fix the bundle.",
-                pkg.url
-            ),
-        )
-    })?;
     state.prepare().map_err(|e| state_error(&state.dir, &e))?;
-    state.clean_staging();
-    let auth = Auth::basic(&fetched.url, &fetched.credentials);
-    let staged = download::download(&http, &pkg_url, Some(&auth), pkg, &state.staging())?;
-    say(
-        Step::Download,
-        format!(
-            "{} ({} bytes, SHA-256 {} verified)",
-            pkg_url, staged.size, staged.sha256
-        ),
-    );
-
-    let installed = install::package(&staged, pkg, &s.root)?;
-    say(Step::Install, &installed);
+    let installed = install_package(s, &state, &http, &fetched, pkg)?;
     let certs = b.certificates.as_deref().unwrap_or_default();
     state
         .write_certs(certs)
@@ -136,9 +115,9 @@ pub fn run(s: &Settings) -> Result<Outcome> {
             name: b.configurator.name.clone(),
             arch: pkg.arch.clone(),
             kind: pkg.kind.clone(),
-            url: pkg_url.to_string(),
-            sha256: staged.sha256.clone(),
-            size: staged.size,
+            url: installed.url,
+            sha256: installed.sha256,
+            size: installed.size,
         },
         command: b.configurator.command.clone(),
     };
@@ -154,6 +133,70 @@ pub fn run(s: &Settings) -> Result<Outcome> {
     }
     say(Step::Handoff, format!("starting {}", handoff.shell_line()));
     Err(handoff.exec())
+}
+
+/// What was installed, for the receipt.
+struct Installed {
+    url: String,
+    sha256: Option<String>,
+    size: Option<u64>,
+}
+
+/// Steps 7 and 8 for one package: download and verify a file, then place
+/// it or give it to dpkg; or have apt-get install it from a repository.
+fn install_package(
+    s: &Settings,
+    state: &State,
+    http: &Http,
+    fetched: &fetch::Fetched,
+    pkg: &bundle::Package,
+) -> Result<Installed> {
+    let (file, place) = match pkg.install() {
+        Install::Apt { name } => {
+            let repos = fetched.bundle.repositories.as_deref().unwrap_or_default();
+            say(
+                Step::Install,
+                apt::install(&name, repos, &s.root, &state.dir)?,
+            );
+            return Ok(Installed {
+                url: format!("apt:{name}"),
+                sha256: None,
+                size: None,
+            });
+        }
+        Install::Exec { file, path } => (file, Some(path)),
+        Install::Deb { file } => (file, None),
+    };
+    let url = fetched.url.join(&file.url).map_err(|e| {
+        Error::new(
+            Step::Bundle,
+            Exit::DataErr,
+            format!(
+                "the package URL '{}' is unusable ({e}); ask your IT admin to fix the bundle.",
+                file.url
+            ),
+        )
+    })?;
+    state.clean_staging();
+    let auth = Auth::basic(&fetched.url, &fetched.credentials);
+    let staged = download::download(http, &url, Some(&auth), &file, &state.staging())?;
+    say(
+        Step::Download,
+        format!(
+            "{url} ({} bytes, SHA-256 {} verified)",
+            staged.size, staged.sha256
+        ),
+    );
+    let done = match place {
+        Some(path) => install::place(&staged, &path, &s.root)?,
+        None => install::dpkg(&staged.path, &s.root)?,
+    };
+    say(Step::Install, done);
+    Ok(Installed {
+        url: url.to_string(),
+        sha256: Some(staged.sha256),
+        size: Some(staged.size),
+    })
 }
 
 fn expired() -> i32 {

@@ -44,9 +44,11 @@ pub struct ReceiptPackage {
     pub arch: String,
     #[nserde(rename = "type")]
     pub kind: String,
+    /// The download URL, or `apt:NAME` for a package from a repository.
     pub url: String,
-    pub sha256: String,
-    pub size: u64,
+    /// Of the downloaded file; none for apt packages (apt verifies those).
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
 }
 
 impl State {

@@ -29,12 +29,11 @@ pub fn show(s: &Settings, json: bool) -> Result<()> {
     }
     println!("server       {}", receipt.server);
     println!("bundle       {}", receipt.bundle_url);
-    println!(
-        "package      {} ({} for {}, {} bytes)",
-        p.name, p.kind, p.arch, p.size
-    );
+    println!("package      {} ({} for {})", p.name, p.kind, p.arch);
     println!("from         {}", p.url);
-    println!("sha256       {}", p.sha256);
+    if let (Some(sha), Some(size)) = (&p.sha256, p.size) {
+        println!("sha256       {sha} ({size} bytes)");
+    }
     println!("command      {}", receipt.command.join(" "));
     println!("state        {}", state.dir.display());
     Ok(())
