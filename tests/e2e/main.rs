@@ -7,6 +7,7 @@ mod discovery;
 mod domain;
 mod failures;
 mod provision;
+mod repository;
 mod settings;
 mod terminal;
 mod trust;

@@ -98,31 +98,6 @@ fn exec_package_is_installed_and_handed_over() {
     assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
 }
 
-/// Builds a .deb with dpkg-deb: the configurator plus a postinst that
-/// leaves a mark inside the root dpkg installs into.
-fn build_deb(lab: &Lab) -> Vec<u8> {
-    let tree = lab.path("deb");
-    lab.file("deb/DEBIAN/control", b"Package: corp-configurator\nVersion: 1.0\nArchitecture: all\nMaintainer: IT <it@example.test>\nDescription: test configurator\n");
-    let postinst = lab.file("deb/DEBIAN/postinst", b"#!/bin/sh\nset -e\nmkdir -p \"$DPKG_ROOT/var/lib/corp\"\necho \"$1\" > \"$DPKG_ROOT/var/lib/corp/postinst-ran\"\n");
-    let bin = lab.file("deb/usr/bin/corp-configurator", &configurator_script());
-    for p in [postinst, bin] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let out = lab.path("corp_1.0_all.deb");
-    let st = std::process::Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&tree)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "dpkg-deb: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    std::fs::read(out).unwrap()
-}
-
 #[test]
 fn deb_package_is_installed_with_dpkg_into_the_root() {
     let mut lab = Lab::new();

@@ -329,6 +329,35 @@ pub fn three_domain_lab() -> Lab {
     lab
 }
 
+/// Builds a .deb with dpkg-deb: the configurator plus a postinst that
+/// leaves a mark inside the root dpkg installs into.
+pub fn build_deb(lab: &Lab) -> Vec<u8> {
+    let tree = lab.path("deb");
+    lab.file("deb/DEBIAN/control", b"Package: corp-configurator\nVersion: 1.0\nArchitecture: all\nMaintainer: IT <it@example.test>\nDescription: test configurator\n");
+    let postinst = lab.file("deb/DEBIAN/postinst", b"#!/bin/sh\nset -e\nmkdir -p \"$DPKG_ROOT/var/lib/corp\"\necho \"$1\" > \"$DPKG_ROOT/var/lib/corp/postinst-ran\"\n");
+    let bin = lab.file("deb/usr/bin/corp-configurator", &configurator_script());
+    for p in [postinst, bin] {
+        std::fs::set_permissions(
+            p,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let out = lab.path("corp-configurator_1.0_all.deb");
+    let st = std::process::Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "dpkg-deb: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
 /// The finished process, with the assertions the tests use.
 pub struct Run {
     pub code: Option<i32>,
