@@ -41,7 +41,7 @@ pub fn download(
     let path = staging.join(format!("{}.part", pkg.sha256));
     let resp = match http.get(url, auth) {
         Ok((_, resp)) => resp,
-        Err(Failure::Status { code, url }) => {
+        Err(Failure::Status { code, url, .. }) => {
             let exit = if code >= 500 {
                 Exit::TempFail
             } else {

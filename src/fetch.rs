@@ -95,7 +95,14 @@ pub fn fetch(
                     credentials = asker.ask(&url.host, term)?;
                     continue;
                 }
-                Err(Failure::Status { code: 403, url }) => {
+                Err(Failure::Status {
+                    code: 400,
+                    url,
+                    says,
+                }) if says.contains("SSL certificate") => {
+                    return Err(device_certificate_refused(&url, &says));
+                }
+                Err(Failure::Status { code: 403, url, .. }) => {
                     return Err(Error::new(
                         Step::Fetch,
                         Exit::NoPerm,
@@ -105,10 +112,10 @@ pub fn fetch(
                         ),
                     ));
                 }
-                Err(Failure::Status { code, url }) if code >= 500 => {
+                Err(Failure::Status { code, url, .. }) if code >= 500 => {
                     last_failure = format!("{url}: server error {code}")
                 }
-                Err(Failure::Status { code, url }) => {
+                Err(Failure::Status { code, url, .. }) => {
                     return Err(Error::new(
                         Step::Fetch,
                         Exit::Unavailable,
@@ -154,6 +161,21 @@ pub fn fetch(
             "no configuration server answered ({n} tried; last: {last_failure}); check the network and try again later."
         ),
     ))
+}
+
+/// nginx answers a missing or unverifiable client certificate with a 400
+/// page rather than a TLS alert; say what it means.
+fn device_certificate_refused(url: &Url, says: &str) -> Error {
+    let why = if says.contains("No required SSL certificate") {
+        "requires a device certificate; pass --client-cert and --client-key"
+    } else {
+        "did not accept the device certificate; check --client-cert (it must be issued by the CA the server trusts)"
+    };
+    Error::new(
+        Step::Fetch,
+        Exit::Config,
+        format!("{url} answered 400: it {why}."),
+    )
 }
 
 enum Failed {

@@ -3,7 +3,7 @@
 //! redirects followed by hand so that none leads to plain http and
 //! credentials never go to another origin.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,12 @@ pub enum Failure {
     /// another server may do better.
     Transport(String),
     /// The server answered with a status other than success.
-    Status { code: u16, url: Url },
+    Status {
+        code: u16,
+        url: Url,
+        /// The start of the response body, for servers that explain there.
+        says: String,
+    },
     /// A redirect this tool will not follow.
     Refused(String),
 }
@@ -123,7 +128,14 @@ impl Http {
                 continue;
             }
             if !(200..300).contains(&code) {
-                return Err(Failure::Status { code, url });
+                let mut says = Vec::new();
+                let _ = resp
+                    .into_body()
+                    .into_reader()
+                    .take(512)
+                    .read_to_end(&mut says);
+                let says = String::from_utf8_lossy(&says).into_owned();
+                return Err(Failure::Status { code, url, says });
             }
             return Ok((url, resp));
         }

@@ -1,0 +1,117 @@
+//! Against nginx, as an IT admin would run the server side: TLS with a
+//! server certificate from the company CA, device certificates checked
+//! (`ssl_verify_client on`), `auth_basic`, and one bundle per login.
+
+use crate::support::peers::{Nginx, NginxSpec, free_tcp_port};
+use crate::support::*;
+
+const OTHER_USER: (&str, &str) = ("asmith", "another secret");
+
+struct World {
+    lab: Lab,
+    _nginx: Nginx,
+}
+
+fn world() -> World {
+    let mut lab = Lab::new();
+    let script = configurator_script();
+    let pkg = Pkg {
+        arch: "any",
+        kind: "exec",
+        url: "pkgs/corp.sh",
+        sha256: sha256_hex(&script),
+        size: script.len() as u64,
+        path: Some("/usr/bin/corp-configurator"),
+    };
+    let jdoe = bundle_json(&[pkg], &["/usr/bin/corp-configurator", "--enroll"], &[]);
+    lab.file("www/bundles/jdoe.json", jdoe.as_bytes());
+    lab.file(
+        "www/bundles/asmith.json",
+        jdoe.replace("DEV-0001", "DEV-0002").as_bytes(),
+    );
+    lab.file("www/pkgs/corp.sh", &script);
+    let server = lab.server_ca.issue(&["cfg.example.test"]);
+    let port = free_tcp_port();
+    let nginx = Nginx::start(
+        &NginxSpec {
+            dir: &lab.path("nginx"),
+            addr: ([127, 0, 0, 1], port).into(),
+            server_name: "cfg.example.test",
+            cert_pem: &server.cert_pem,
+            key_pem: &server.key_pem,
+            client_ca: Some(&lab.device_ca.pem()),
+            users: &[(LOGIN, PASSWORD), OTHER_USER],
+            www: &lab.path("www"),
+        },
+        &[],
+    );
+    lab.start_dns(zone_for(&[("cfg.example.test", 10, 1, port)]));
+    World { lab, _nginx: nginx }
+}
+
+/// Writes a certificate and key issued by `ca` and returns the flags for them.
+fn device_flags(lab: &Lab, ca: &Ca, name: &str) -> Vec<String> {
+    let id = ca.issue(&["DEV-0001"]);
+    let cert = lab.file(&format!("{name}.pem"), id.cert_pem.as_bytes());
+    let key = lab.file(&format!("{name}.key"), id.key_pem.as_bytes());
+    vec![
+        "--client-cert".into(),
+        cert.display().to_string(),
+        "--client-key".into(),
+        key.display().to_string(),
+    ]
+}
+
+fn run(w: &World, extra: &[String]) -> Run {
+    let mut c = w.lab.preconf();
+    c.args(["--domain", DOMAIN, "--force"]).args(extra);
+    Run::of(c)
+}
+
+#[test]
+fn device_certificate_and_password_get_the_users_bundle() {
+    let w = world();
+    let device = device_flags(&w.lab, &w.lab.device_ca, "device");
+    run(&w, &device)
+        .ok()
+        .says("presenting the device certificate");
+    assert!(read(&w.lab.root().join("handoff.txt")).contains("PRECONF_DEVICE_ID=DEV-0001"));
+
+    // Another login gets its own bundle from the same URL.
+    let mut c = w.lab.preconf();
+    c.env("PRECONF_PASSWORD", OTHER_USER.1)
+        .args(["--domain", DOMAIN, "--force", "--user", OTHER_USER.0])
+        .args(&device);
+    Run::of(c).ok();
+    assert!(read(&w.lab.root().join("handoff.txt")).contains("PRECONF_DEVICE_ID=DEV-0002"));
+}
+
+#[test]
+fn missing_device_certificate_is_explained() {
+    let w = world();
+    run(&w, &[]).fails(
+        78,
+        "answered 400: it requires a device certificate; pass --client-cert and --client-key.",
+    );
+}
+
+#[test]
+fn foreign_device_certificate_is_explained() {
+    let w = world();
+    let foreign = device_flags(&w.lab, &Ca::new("Some Other CA"), "foreign");
+    run(&w, &foreign).fails(
+        78,
+        "answered 400: it did not accept the device certificate; check --client-cert",
+    );
+}
+
+#[test]
+fn wrong_password_is_refused() {
+    let w = world();
+    let device = device_flags(&w.lab, &w.lab.device_ca, "device");
+    let mut c = w.lab.preconf();
+    c.env("PRECONF_PASSWORD", "not it")
+        .args(["--domain", DOMAIN])
+        .args(&device);
+    Run::of(c).fails(77, "cfg.example.test refused the login jdoe");
+}
