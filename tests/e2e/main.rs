@@ -6,6 +6,7 @@ mod support;
 mod discovery;
 mod domain;
 mod failures;
+mod nameservers;
 mod nginx;
 mod provision;
 mod repository;

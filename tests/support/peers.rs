@@ -226,3 +226,115 @@ http {{
         Nginx { peer, addr }
     }
 }
+
+/// The records a test publishes, in a form any DNS server can be fed.
+pub struct Records {
+    /// `_maemo_autoconf._tcp.example.test`
+    pub srv_name: String,
+    /// (target, priority, weight, port)
+    pub targets: Vec<(String, u16, u16, u16)>,
+    pub txt: Option<String>,
+    pub a: Vec<(String, std::net::Ipv4Addr)>,
+}
+
+impl Records {
+    /// SRV targets on loopback, with their A records and TXT `path=/bundle`.
+    pub fn loopback(srv_name: &str, targets: &[(&str, u16, u16, u16)]) -> Records {
+        Records {
+            srv_name: srv_name.to_string(),
+            targets: targets
+                .iter()
+                .map(|(h, p, w, port)| (h.to_string(), *p, *w, *port))
+                .collect(),
+            txt: Some("path=/bundle".to_string()),
+            a: targets
+                .iter()
+                .map(|(h, ..)| (h.to_string(), std::net::Ipv4Addr::LOCALHOST))
+                .collect(),
+        }
+    }
+
+    /// The domain the SRV name is in (after `_service._proto.`).
+    pub fn domain(&self) -> &str {
+        self.srv_name.splitn(3, '.').nth(2).unwrap_or_default()
+    }
+
+    /// dnsmasq options publishing these records, and nothing else.
+    pub fn dnsmasq_args(&self) -> Vec<String> {
+        let mut a = vec![format!("--local=/{}/", self.domain())];
+        for (host, priority, weight, port) in &self.targets {
+            a.push(format!(
+                "--srv-host={},{host},{port},{priority},{weight}",
+                self.srv_name
+            ));
+        }
+        if let Some(t) = &self.txt {
+            a.push(format!("--txt-record={},{t}", self.srv_name));
+        }
+        for (host, ip) in &self.a {
+            a.push(format!("--host-record={host},{ip}"));
+        }
+        a
+    }
+}
+
+/// dnsmasq answering `records` on a loopback port: DNS only, no DHCP.
+pub fn dnsmasq_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
+    std::fs::create_dir_all(dir).unwrap();
+    let port = free_udp_port();
+    let mut cmd = Command::new("dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        "--log-facility=-",
+        "--user=root",
+    ])
+    .arg(format!("--port={port}"))
+    .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+    .args(records.dnsmasq_args());
+    let mut peer = Peer::spawn("dnsmasq", cmd, &dir.join("dnsmasq.log"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let name = records.srv_name.clone();
+    peer.wait_until("answering", || dns_answers(addr, &name));
+    (peer, addr)
+}
+
+/// unbound answering `records` from a static local zone on a loopback port.
+pub fn unbound_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
+    std::fs::create_dir_all(dir).unwrap();
+    let port = free_udp_port();
+    let mut data = String::new();
+    for (host, priority, weight, p) in &records.targets {
+        data.push_str(&format!(
+            "    local-data: \"{}. 60 IN SRV {priority} {weight} {p} {host}.\"\n",
+            records.srv_name
+        ));
+    }
+    if let Some(t) = &records.txt {
+        data.push_str(&format!(
+            "    local-data: '{}. 60 IN TXT \"{t}\"'\n",
+            records.srv_name
+        ));
+    }
+    for (host, ip) in &records.a {
+        data.push_str(&format!("    local-data: \"{host}. 60 IN A {ip}\"\n"));
+    }
+    let d = dir.display();
+    let conf = format!(
+        "server:\n    interface: 127.0.0.1@{port}\n    port: {port}\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    directory: \"{d}\"\n    pidfile: \"{d}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    do-ip6: no\n    access-control: 127.0.0.0/8 allow\n    module-config: \"iterator\"\n    local-zone: \"{}.\" static\n{data}remote-control:\n    control-enable: no\n",
+        records.domain()
+    );
+    let path = dir.join("unbound.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut cmd = Command::new("unbound");
+    cmd.arg("-d").arg("-c").arg(&path);
+    let mut peer = Peer::spawn("unbound", cmd, &dir.join("unbound.log"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let name = records.srv_name.clone();
+    peer.wait_until("answering", || dns_answers(addr, &name));
+    (peer, addr)
+}
