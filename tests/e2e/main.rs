@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dhcp;
 mod discovery;
 mod domain;
 mod failures;

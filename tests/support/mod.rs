@@ -6,6 +6,7 @@
 
 pub mod dns;
 pub mod https;
+pub mod netns;
 pub mod peers;
 pub mod pki;
 pub mod tty;

@@ -37,6 +37,18 @@ impl Peer {
         self.child.id()
     }
 
+    /// Fails with the peer's log if it has exited.
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited ({status}):\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+
     /// Waits until `ready` says yes, or fails with the peer's log.
     #[track_caller]
     pub fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) {
