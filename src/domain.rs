@@ -5,6 +5,7 @@
 //! `DOMAINNAME=x`), then resolv.conf's `domain` or first `search` entry.
 
 use std::fs;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Exit, Result, Step};
@@ -14,6 +15,8 @@ use crate::error::{Error, Exit, Result, Step};
 pub struct Learned {
     pub domain: String,
     pub source: String,
+    /// Nameservers the same DHCP lease named, if any.
+    pub nameservers: Vec<IpAddr>,
 }
 
 /// Where lease files live when none is named: newest file wins.
@@ -49,9 +52,13 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
     };
     for f in &leases {
         if let Some(d) = fs::read_to_string(f).ok().and_then(|t| from_lease(&t)) {
+            let nameservers = fs::read_to_string(f)
+                .map(|t| lease_nameservers(&t))
+                .unwrap_or_default();
             return Ok(Some(Learned {
                 domain: d,
                 source: f.display().to_string(),
+                nameservers,
             }));
         }
     }
@@ -78,6 +85,7 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
             return Ok(Some(Learned {
                 domain: d,
                 source: p.display().to_string(),
+                nameservers: Vec::new(),
             }));
         }
     }
@@ -119,6 +127,26 @@ pub fn from_lease(text: &str) -> Option<String> {
             let v = rest.trim_end_matches(';').trim().trim_matches('"');
             // dhclient may carry several space-separated names; the first is the domain.
             found = v.split_whitespace().next().and_then(normalize).or(found);
+        }
+    }
+    found
+}
+
+/// The nameservers of a lease (`DNS=a b`, `option domain-name-servers a, b;`),
+/// for devices whose DHCP client does not write resolv.conf (networkd).
+pub fn lease_nameservers(text: &str) -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let list = line
+            .strip_prefix("DNS=")
+            .or_else(|| line.strip_prefix("option domain-name-servers "));
+        if let Some(list) = list {
+            found = list
+                .trim_end_matches(';')
+                .split([' ', ','])
+                .filter_map(|a| a.trim().parse().ok())
+                .collect();
         }
     }
     found
@@ -174,6 +202,20 @@ mod tests {
     fn dhclient_last_lease_wins() {
         let t = "lease {\n  option domain-name \"old.example\";\n}\nlease {\n  interface \"eth0\";\n  option domain-name \"Corp.Example.COM\";\n}\n";
         assert_eq!(from_lease(t).as_deref(), Some("corp.example.com"));
+    }
+
+    #[test]
+    fn lease_nameservers_both_syntaxes() {
+        let d = "lease {\n  option domain-name-servers 198.51.100.1, 198.51.100.2;\n}\n";
+        assert_eq!(lease_nameservers(d).len(), 2);
+        let n = "ADDRESS=198.51.100.7\nDNS=198.51.100.1 2001:db8::1\n";
+        assert_eq!(
+            lease_nameservers(n),
+            vec![
+                "198.51.100.1".parse::<IpAddr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! verified TLS, downloads and verifies the company's real configurator,
 //! installs it and hands control to it.
 //!
-//! The modules follow a run: [`domain`], [`discover`], [`credentials`],
-//! [`fetch`] and [`bundle`], [`download`], [`install`], [`handoff`], tied
-//! together by [`run`]. Where settings come from is [`settings`]; where the
+//! The modules follow a run: [`domain`], [`confirm`], [`discover`],
+//! [`guard`], [`credentials`], [`fetch`] and [`bundle`], [`download`],
+//! [`install`] (or [`apt`]), [`handoff`], tied together by [`run`]. Where settings come from is [`settings`]; where the
 //! server URL comes from is [`discover::Source`].
 
 #![forbid(unsafe_code)]
@@ -13,13 +13,12 @@
 // its message String; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-// nanoserde's derives expand to code that clippy::question_mark flags.
-#[allow(clippy::question_mark)]
 pub mod apt;
 // nanoserde's derives expand to code that clippy::question_mark flags.
 #[allow(clippy::question_mark)]
 pub mod bundle;
 pub mod cli;
+pub mod confirm;
 pub mod credentials;
 pub mod deadline;
 pub mod discover;
@@ -30,6 +29,7 @@ pub mod error;
 pub mod factory;
 pub mod fetch;
 pub mod files;
+pub mod guard;
 pub mod handoff;
 pub mod http;
 pub mod install;

@@ -1,11 +1,13 @@
 //! A provisioning run, step by step. Each step is a module; this file only
 //! passes plain values from one to the next and says what happened.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::apt;
 use crate::bundle::{self, Install};
+use crate::confirm;
 use crate::credentials::{Asker, Source as PasswordSource};
 use crate::deadline;
 use crate::discover::{self, Candidate, Source};
@@ -14,10 +16,11 @@ use crate::domain;
 use crate::download;
 use crate::error::{Error, Exit, Result, Step};
 use crate::fetch;
+use crate::guard;
 use crate::handoff::Handoff;
 use crate::http::{Auth, Http};
 use crate::install;
-use crate::prompt::{DomainAnswer, Terminal};
+use crate::prompt::Terminal;
 use crate::report::say;
 use crate::settings::Settings;
 use crate::state::{self, Receipt, ReceiptPackage, State};
@@ -43,12 +46,26 @@ pub fn run(s: &Settings) -> Result<Outcome> {
     }
     deadline::arm(s.timeout, expired);
     let mut term = Terminal::open().ok();
-    let dns = Dns::new(nameservers(s)?, s.io_timeout.min(Duration::from_secs(5)));
-
-    let (source, domain) = server_source(s, &mut term)?;
+    let (source, domain, lease_dns) = server_source(s, &mut term)?;
+    let (servers, from) = nameservers(s, &lease_dns)?;
+    if matches!(source, Source::Srv { .. }) {
+        let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
+        say(
+            Step::Discover,
+            format!(
+                "asking {} (from {from})",
+                if list.is_empty() {
+                    "no nameserver".into()
+                } else {
+                    list.join(", ")
+                }
+            ),
+        );
+    }
+    let dns = Dns::new(servers, s.io_timeout.min(Duration::from_secs(5)));
     let candidates = discover::candidates(&source, &dns)?;
     say(Step::Discover, describe_candidates(&source, &candidates));
-    let candidates = guard(candidates, domain.as_deref(), s.assume_yes, &mut term)?;
+    let candidates = guard::check(candidates, domain.as_deref(), s.assume_yes, &mut term)?;
 
     let tls = tls::configure(&Trust {
         cas: s.cas.clone(),
@@ -74,7 +91,15 @@ pub fn run(s: &Settings) -> Result<Outcome> {
 
     state.prepare().map_err(|e| state_error(&state.dir, &e))?;
     let installed = install_package(s, &state, &http, &fetched, pkg)?;
-    let certs = b.certificates.as_deref().unwrap_or_default();
+    store(&state, &fetched)?;
+    let receipt = receipt(domain, &fetched, pkg, installed);
+    hand_off(s, &state, &fetched, &receipt)
+}
+
+/// The bundle and its certificates, for the configurator: after the
+/// package, so a failed install leaves an earlier run's in place.
+fn store(state: &State, fetched: &fetch::Fetched) -> Result<()> {
+    let certs = fetched.bundle.certificates.as_deref().unwrap_or_default();
     state
         .write_certs(certs)
         .map_err(|e| state_error(&state.certs(), &e))?;
@@ -90,11 +115,48 @@ pub fn run(s: &Settings) -> Result<Outcome> {
             state.dir.display()
         ),
     );
+    Ok(())
+}
 
+fn receipt(
+    domain: Option<String>,
+    fetched: &fetch::Fetched,
+    pkg: &bundle::Package,
+    installed: Installed,
+) -> Receipt {
+    let (unix_time, time) = state::now();
+    let c = &fetched.bundle.configurator;
+    Receipt {
+        format: 1,
+        time,
+        unix_time,
+        domain,
+        server: fetched.server.url.to_string(),
+        bundle_url: fetched.url.to_string(),
+        package: ReceiptPackage {
+            name: c.name.clone(),
+            arch: pkg.arch.clone(),
+            kind: pkg.kind.clone(),
+            url: installed.url,
+            sha256: installed.sha256,
+            size: installed.size,
+        },
+        command: c.command.clone(),
+    }
+}
+
+/// Step 9: the receipt, written last, then the configurator takes over.
+fn hand_off(
+    s: &Settings,
+    state: &State,
+    fetched: &fetch::Fetched,
+    receipt: &Receipt,
+) -> Result<Outcome> {
+    let b = &fetched.bundle;
     let handoff = Handoff::new(
         &b.configurator.command,
         &s.root,
-        handoff_env(s, &state, &fetched.server, b),
+        handoff_env(s, state, &fetched.server, b),
     )
     .ok_or_else(|| {
         Error::new(
@@ -103,26 +165,8 @@ pub fn run(s: &Settings) -> Result<Outcome> {
             "configurator.command is not an absolute path; ask your IT admin to fix the bundle.",
         )
     })?;
-    let (unix_time, time) = state::now();
-    let receipt = Receipt {
-        format: 1,
-        time,
-        unix_time,
-        domain,
-        server: fetched.server.url.to_string(),
-        bundle_url: fetched.url.to_string(),
-        package: ReceiptPackage {
-            name: b.configurator.name.clone(),
-            arch: pkg.arch.clone(),
-            kind: pkg.kind.clone(),
-            url: installed.url,
-            sha256: installed.sha256,
-            size: installed.size,
-        },
-        command: b.configurator.command.clone(),
-    };
     state
-        .write_receipt(&receipt)
+        .write_receipt(receipt)
         .map_err(|e| state_error(&state.receipt(), &e))?;
     if s.no_exec {
         say(
@@ -220,37 +264,51 @@ fn state_error(path: &Path, e: &std::io::Error) -> Error {
     )
 }
 
-/// --dns, else the nameservers of resolv.conf.
-fn nameservers(s: &Settings) -> Result<Vec<std::net::SocketAddr>> {
+/// --dns, else the nameservers of resolv.conf, else those of the DHCP lease
+/// the domain came from; and where they came from, for the step line.
+fn nameservers(s: &Settings, lease: &[IpAddr]) -> Result<(Vec<SocketAddr>, String)> {
     if !s.dns.is_empty() {
-        return Ok(s.dns.clone());
+        return Ok((s.dns.clone(), "--dns".into()));
     }
     let path = s
         .resolv_conf
         .as_deref()
         .unwrap_or(Path::new(domain::RESOLV_CONF));
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(dns::nameservers_of(&text)),
-        // Without a resolv.conf only explicit addresses work; a lookup says so.
-        Err(_) if s.resolv_conf.is_none() => Ok(Vec::new()),
-        Err(e) => Err(Error::new(
-            Step::Settings,
-            Exit::NoInput,
-            format!("cannot read {}: {e}; check --resolv-conf.", path.display()),
-        )),
+    let from_resolv = match std::fs::read_to_string(path) {
+        Ok(text) => dns::nameservers_of(&text),
+        // A device may have no resolv.conf yet; a named one must be there.
+        Err(_) if s.resolv_conf.is_none() => Vec::new(),
+        Err(e) => {
+            return Err(Error::new(
+                Step::Settings,
+                Exit::NoInput,
+                format!("cannot read {}: {e}; check --resolv-conf.", path.display()),
+            ));
+        }
+    };
+    if !from_resolv.is_empty() || lease.is_empty() {
+        return Ok((from_resolv, path.display().to_string()));
     }
+    Ok((
+        lease.iter().map(|ip| SocketAddr::new(*ip, 53)).collect(),
+        "the DHCP lease".into(),
+    ))
 }
 
 /// Where the server URL comes from: --server, or SRV under the domain
 /// learned from DHCP and confirmed by the person.
-fn server_source(s: &Settings, term: &mut Option<Terminal>) -> Result<(Source, Option<String>)> {
+fn server_source(
+    s: &Settings,
+    term: &mut Option<Terminal>,
+) -> Result<(Source, Option<String>, Vec<IpAddr>)> {
     if let Some(url) = &s.server {
         say(
             Step::Domain,
             format!("not needed: the server is {url} (--server)"),
         );
-        return Ok((Source::Explicit(url.clone()), None));
+        return Ok((Source::Explicit(url.clone()), None, Vec::new()));
     }
+    let mut lease_dns = Vec::new();
     let domain = match &s.domain {
         Some(d) => {
             let d = domain::normalize(d).ok_or_else(|| {
@@ -264,139 +322,17 @@ fn server_source(s: &Settings, term: &mut Option<Terminal>) -> Result<(Source, O
         None => match domain::learn(&s.lease_files, s.resolv_conf.as_deref())? {
             Some(l) => {
                 say(Step::Domain, format!("{} (from {})", l.domain, l.source));
-                confirm(l.domain, s.assume_yes, term)?
+                lease_dns = l.nameservers;
+                confirm::learned(l.domain, s.assume_yes, term)?
             }
-            None => ask_domain(term)?,
+            None => confirm::ask(term)?,
         },
     };
-    Ok((
-        Source::Srv {
-            service: s.service.clone(),
-            domain: domain.clone(),
-        },
-        Some(domain),
-    ))
-}
-
-fn confirm(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<String> {
-    if yes {
-        say(Step::Confirm, format!("{domain} (accepted by --yes)"));
-        return Ok(domain);
-    }
-    let t = term.as_mut().ok_or_else(|| {
-        Error::new(Step::Confirm, Exit::Usage, format!("no terminal to confirm the domain {domain}; pass --yes to accept it, or --domain NAME."))
-    })?;
-    let tty = |e: std::io::Error| {
-        Error::new(
-            Step::Confirm,
-            Exit::Usage,
-            format!("cannot ask on the terminal: {e}; pass --yes or --domain NAME."),
-        )
+    let source = Source::Srv {
+        service: s.service.clone(),
+        domain: domain.clone(),
     };
-    let chosen = loop {
-        match t.confirm_domain(&domain).map_err(tty)? {
-            DomainAnswer::Yes => break domain,
-            DomainAnswer::No => break type_domain(t)?,
-            DomainAnswer::Other(d) => match domain::normalize(&d) {
-                Some(d) => break d,
-                None => t
-                    .say(&format!("'{d}' is not a domain name such as example.com."))
-                    .map_err(tty)?,
-            },
-        }
-    };
-    say(Step::Confirm, format!("{chosen} confirmed"));
-    Ok(chosen)
-}
-
-fn ask_domain(term: &mut Option<Terminal>) -> Result<String> {
-    let t = term.as_mut().ok_or_else(|| {
-        Error::new(Step::Domain, Exit::Unavailable, "no DNS domain was found in the DHCP leases or resolv.conf; pass --domain NAME (or --server URL).")
-    })?;
-    t.say("No company domain was learned from the network.")
-        .ok();
-    let d = type_domain(t)?;
-    say(Step::Confirm, format!("{d} typed"));
-    Ok(d)
-}
-
-fn type_domain(t: &mut Terminal) -> Result<String> {
-    loop {
-        let typed = t
-            .ask("Type your company domain (for example example.com): ")
-            .map_err(|e| {
-                Error::new(
-                    Step::Confirm,
-                    Exit::Usage,
-                    format!("cannot ask on the terminal: {e}; pass --domain NAME."),
-                )
-            })?;
-        match domain::normalize(&typed) {
-            Some(d) => return Ok(d),
-            None => t
-                .say(&format!(
-                    "'{typed}' is not a domain name such as example.com."
-                ))
-                .ok(),
-        };
-    }
-}
-
-/// Servers outside the confirmed domain get the person's say before any
-/// credential goes to them.
-fn guard(
-    cands: Vec<Candidate>,
-    domain: Option<&str>,
-    yes: bool,
-    term: &mut Option<Terminal>,
-) -> Result<Vec<Candidate>> {
-    let Some(domain) = domain else {
-        return Ok(cands);
-    };
-    let mut kept = Vec::new();
-    for c in cands {
-        if domain::is_within(c.host(), domain) {
-            kept.push(c);
-            continue;
-        }
-        let host = c.host().to_string();
-        if yes {
-            say(
-                Step::Guard,
-                format!("{host} is outside {domain}; accepted by --yes"),
-            );
-            kept.push(c);
-            continue;
-        }
-        let t = term.as_mut().ok_or_else(|| {
-            Error::new(Step::Guard, Exit::NoPerm, format!("the server {host} is outside your domain {domain} and there is no terminal to ask; pass --yes to accept it."))
-        })?;
-        let ask =
-            format!("The configuration server {host} is outside {domain}. Send your login to it?");
-        let ok = t.yes_no(&ask, false).map_err(|e| {
-            Error::new(
-                Step::Guard,
-                Exit::NoPerm,
-                format!("cannot ask on the terminal: {e}."),
-            )
-        })?;
-        if ok {
-            say(Step::Guard, format!("{host} is outside {domain}; accepted"));
-            kept.push(c);
-        } else {
-            say(Step::Guard, format!("{host} is outside {domain}; skipped"));
-        }
-    }
-    if kept.is_empty() {
-        return Err(Error::new(
-            Step::Guard,
-            Exit::NoPerm,
-            format!(
-                "no server left to try: every one is outside {domain} and was declined; check the domain or ask your IT admin."
-            ),
-        ));
-    }
-    Ok(kept)
+    Ok((source, Some(domain), lease_dns))
 }
 
 fn describe_candidates(source: &Source, cands: &[Candidate]) -> String {

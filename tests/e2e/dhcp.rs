@@ -303,9 +303,19 @@ fn systemd_networkd_lease() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    w.preconf(&["--lease-file", lease.to_str().unwrap(), "--dns", SERVER_IP])
-        .ok()
-        .says(&format!("domain: example.test (from {})", lease.display()))
-        .says("fetch: bundle from https://cfg.example.test:8443/bundle");
+    // networkd writes no resolv.conf: the nameserver comes from the lease.
+    let empty = w.lab.file("empty-resolv.conf", b"");
+    w.preconf(&[
+        "--lease-file",
+        lease.to_str().unwrap(),
+        "--resolv-conf",
+        empty.to_str().unwrap(),
+    ])
+    .ok()
+    .says(&format!(
+        "discover: asking {SERVER_IP}:53 (from the DHCP lease)"
+    ))
+    .says(&format!("domain: example.test (from {})", lease.display()))
+    .says("fetch: bundle from https://cfg.example.test:8443/bundle");
     drop(networkd);
 }

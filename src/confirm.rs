@@ -1,0 +1,73 @@
+//! Step 2: the person confirms the domain learned from the network, or
+//! types the right one. `--yes` accepts without asking.
+
+use crate::domain;
+use crate::error::{Error, Exit, Result, Step};
+use crate::prompt::{DomainAnswer, Terminal};
+use crate::report::say;
+
+/// Confirms a domain learned from the network, or takes the one typed instead.
+pub fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<String> {
+    if yes {
+        say(Step::Confirm, format!("{domain} (accepted by --yes)"));
+        return Ok(domain);
+    }
+    let t = term.as_mut().ok_or_else(|| {
+        Error::new(Step::Confirm, Exit::Usage, format!("no terminal to confirm the domain {domain}; pass --yes to accept it, or --domain NAME."))
+    })?;
+    let tty = |e: std::io::Error| {
+        Error::new(
+            Step::Confirm,
+            Exit::Usage,
+            format!("cannot ask on the terminal: {e}; pass --yes or --domain NAME."),
+        )
+    };
+    let chosen = loop {
+        match t.confirm_domain(&domain).map_err(tty)? {
+            DomainAnswer::Yes => break domain,
+            DomainAnswer::No => break type_domain(t)?,
+            DomainAnswer::Other(d) => match domain::normalize(&d) {
+                Some(d) => break d,
+                None => t
+                    .say(&format!("'{d}' is not a domain name such as example.com."))
+                    .map_err(tty)?,
+            },
+        }
+    };
+    say(Step::Confirm, format!("{chosen} confirmed"));
+    Ok(chosen)
+}
+
+/// Asks for the domain when the network gave none.
+pub fn ask(term: &mut Option<Terminal>) -> Result<String> {
+    let t = term.as_mut().ok_or_else(|| {
+        Error::new(Step::Domain, Exit::Unavailable, "no DNS domain was found in the DHCP leases or resolv.conf; pass --domain NAME (or --server URL).")
+    })?;
+    t.say("No company domain was learned from the network.")
+        .ok();
+    let d = type_domain(t)?;
+    say(Step::Confirm, format!("{d} typed"));
+    Ok(d)
+}
+
+fn type_domain(t: &mut Terminal) -> Result<String> {
+    loop {
+        let typed = t
+            .ask("Type your company domain (for example example.com): ")
+            .map_err(|e| {
+                Error::new(
+                    Step::Confirm,
+                    Exit::Usage,
+                    format!("cannot ask on the terminal: {e}; pass --domain NAME."),
+                )
+            })?;
+        match domain::normalize(&typed) {
+            Some(d) => return Ok(d),
+            None => t
+                .say(&format!(
+                    "'{typed}' is not a domain name such as example.com."
+                ))
+                .ok(),
+        };
+    }
+}

@@ -1,0 +1,66 @@
+//! Step 4: a configuration server outside the confirmed domain is shown to
+//! the person, who decides whether their login may go there. `--yes`
+//! accepts; without a terminal and without `--yes`, it is refused.
+
+use crate::discover::Candidate;
+use crate::domain;
+use crate::error::{Error, Exit, Result, Step};
+use crate::prompt::Terminal;
+use crate::report::say;
+
+/// Servers outside the confirmed domain get the person's say before any
+/// credential goes to them.
+pub fn check(
+    cands: Vec<Candidate>,
+    domain: Option<&str>,
+    yes: bool,
+    term: &mut Option<Terminal>,
+) -> Result<Vec<Candidate>> {
+    let Some(domain) = domain else {
+        return Ok(cands);
+    };
+    let mut kept = Vec::new();
+    for c in cands {
+        if domain::is_within(c.host(), domain) {
+            kept.push(c);
+            continue;
+        }
+        let host = c.host().to_string();
+        if yes {
+            say(
+                Step::Guard,
+                format!("{host} is outside {domain}; accepted by --yes"),
+            );
+            kept.push(c);
+            continue;
+        }
+        let t = term.as_mut().ok_or_else(|| {
+            Error::new(Step::Guard, Exit::NoPerm, format!("the server {host} is outside your domain {domain} and there is no terminal to ask; pass --yes to accept it."))
+        })?;
+        let ask =
+            format!("The configuration server {host} is outside {domain}. Send your login to it?");
+        let ok = t.yes_no(&ask, false).map_err(|e| {
+            Error::new(
+                Step::Guard,
+                Exit::NoPerm,
+                format!("cannot ask on the terminal: {e}."),
+            )
+        })?;
+        if ok {
+            say(Step::Guard, format!("{host} is outside {domain}; accepted"));
+            kept.push(c);
+        } else {
+            say(Step::Guard, format!("{host} is outside {domain}; skipped"));
+        }
+    }
+    if kept.is_empty() {
+        return Err(Error::new(
+            Step::Guard,
+            Exit::NoPerm,
+            format!(
+                "no server left to try: every one is outside {domain} and was declined; check the domain or ask your IT admin."
+            ),
+        ));
+    }
+    Ok(kept)
+}
