@@ -8,12 +8,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::bundle::Repository;
 use crate::error::{Error, Exit, Result, Step};
 use crate::files;
-use crate::install::prepare_dpkg_root;
+use crate::install::{prepare_dpkg_root, run_tool};
 
 /// Where the bundle's repositories are written, below the root.
 pub const SOURCES: &str = "etc/apt/sources.list.d/preconf.list";
@@ -94,22 +94,11 @@ fn apt_get(args: &[&str], config: Option<&Path>) -> Result<()> {
     let mut cmd = Command::new("apt-get");
     cmd.args(["-q", "-o", "Dpkg::Use-Pty=0"])
         .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null());
+        .env("DEBIAN_FRONTEND", "noninteractive");
     if let Some(c) = config {
         cmd.env("APT_CONFIG", c);
     }
-    // apt talks on stdout; keep ours for machine output (--no-exec).
-    if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
-        cmd.stdout(Stdio::from(fd));
-    }
-    let status = cmd.status().map_err(|e| {
-        Error::new(
-            Step::Install,
-            Exit::Unavailable,
-            format!("cannot run apt-get: {e}; an apt package needs apt on the device."),
-        )
-    })?;
+    let status = run_tool(cmd, "apt-get", "an apt package needs apt on the device")?;
     if !status.success() {
         return Err(Error::new(
             Step::Install,

@@ -42,23 +42,7 @@ pub fn dpkg(deb: &Path, root: &Path) -> Result<String> {
             .arg(format!("--log={}", root.join("var/log/dpkg.log").display()));
     }
     cmd.arg("-i").arg(deb);
-    // dpkg talks on stdout; keep ours for machine output (--no-exec).
-    let stdout = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null());
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .status()
-        .map_err(|e| {
-            Error::new(
-                Step::Install,
-                Exit::Unavailable,
-                format!("cannot run dpkg: {e}; a deb package needs dpkg on the device."),
-            )
-        })?;
+    let status = run_tool(cmd, "dpkg", "a deb package needs dpkg on the device")?;
     if !status.success() {
         return Err(Error::new(
             Step::Install,
@@ -77,6 +61,21 @@ pub fn dpkg(deb: &Path, root: &Path) -> Result<String> {
             format!(" into {}", root.display())
         }
     ))
+}
+
+/// Runs a package tool (dpkg, apt-get) to its end, without input, its
+/// chatter on our stderr: stdout stays for machine output (--no-exec).
+pub fn run_tool(mut cmd: Command, name: &str, needs: &str) -> Result<std::process::ExitStatus> {
+    if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+        cmd.stdout(Stdio::from(fd));
+    }
+    cmd.stdin(Stdio::null()).status().map_err(|e| {
+        Error::new(
+            Step::Install,
+            Exit::Unavailable,
+            format!("cannot run {name}: {e}; {needs}."),
+        )
+    })
 }
 
 /// A fresh root has no dpkg database yet; dpkg --root needs one.

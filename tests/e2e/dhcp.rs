@@ -21,20 +21,7 @@ struct World {
 fn world() -> World {
     let net = Net::new();
     let lab = Lab::new();
-    let script = configurator_script();
-    let pkg = Pkg {
-        arch: "any",
-        kind: "exec",
-        url: "pkgs/corp.sh",
-        sha256: sha256_hex(&script),
-        size: script.len() as u64,
-        path: Some("/usr/bin/corp-configurator"),
-    };
-    lab.file(
-        "www/bundles/jdoe.json",
-        bundle_json(&[pkg], &["/usr/bin/corp-configurator", "--enroll"], &[]).as_bytes(),
-    );
-    lab.file("www/pkgs/corp.sh", &script);
+    let www = nginx_www(&lab, &[]);
     let server = lab.server_ca.issue(&["cfg.example.test"]);
     let nginx = Nginx::start(
         &NginxSpec {
@@ -45,7 +32,7 @@ fn world() -> World {
             key_pem: &server.key_pem,
             client_ca: None,
             users: &[(LOGIN, PASSWORD)],
-            www: &lab.path("www"),
+            www: &www,
         },
         &net.exec(&net.server),
     );

@@ -14,22 +14,7 @@ struct World {
 
 fn world() -> World {
     let mut lab = Lab::new();
-    let script = configurator_script();
-    let pkg = Pkg {
-        arch: "any",
-        kind: "exec",
-        url: "pkgs/corp.sh",
-        sha256: sha256_hex(&script),
-        size: script.len() as u64,
-        path: Some("/usr/bin/corp-configurator"),
-    };
-    let jdoe = bundle_json(&[pkg], &["/usr/bin/corp-configurator", "--enroll"], &[]);
-    lab.file("www/bundles/jdoe.json", jdoe.as_bytes());
-    lab.file(
-        "www/bundles/asmith.json",
-        jdoe.replace("DEV-0001", "DEV-0002").as_bytes(),
-    );
-    lab.file("www/pkgs/corp.sh", &script);
+    let www = nginx_www(&lab, &[(OTHER_USER.0, "DEV-0002")]);
     let server = lab.server_ca.issue(&["cfg.example.test"]);
     let port = free_tcp_port();
     let nginx = Nginx::start(
@@ -41,7 +26,7 @@ fn world() -> World {
             key_pem: &server.key_pem,
             client_ca: Some(&lab.device_ca.pem()),
             users: &[(LOGIN, PASSWORD), OTHER_USER],
-            www: &lab.path("www"),
+            www: &www,
         },
         &[],
     );

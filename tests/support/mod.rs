@@ -230,6 +230,39 @@ pub struct Pkg<'a> {
     pub path: Option<&'a str>,
 }
 
+/// The usual exec package: `script` at the relative URL pkgs/corp.sh,
+/// placed at /usr/bin/corp-configurator.
+pub fn exec_pkg(script: &[u8]) -> Pkg<'static> {
+    Pkg {
+        arch: "any",
+        kind: "exec",
+        url: "pkgs/corp.sh",
+        sha256: sha256_hex(script),
+        size: script.len() as u64,
+        path: Some("/usr/bin/corp-configurator"),
+    }
+}
+
+/// A document root for nginx: jdoe's bundle (and any `more` logins', with
+/// their own device ids) under bundles/, and the package under pkgs/.
+pub fn nginx_www(lab: &Lab, more: &[(&str, &str)]) -> PathBuf {
+    let script = configurator_script();
+    let bundle = bundle_json(
+        &[exec_pkg(&script)],
+        &["/usr/bin/corp-configurator", "--enroll"],
+        &[],
+    );
+    lab.file(&format!("www/bundles/{LOGIN}.json"), bundle.as_bytes());
+    for (login, device_id) in more {
+        lab.file(
+            &format!("www/bundles/{login}.json"),
+            bundle.replace("DEV-0001", device_id).as_bytes(),
+        );
+    }
+    lab.file("www/pkgs/corp.sh", &script);
+    lab.path("www")
+}
+
 impl Pkg<'_> {
     fn json(&self) -> String {
         let path = self
@@ -278,14 +311,7 @@ pub struct Standard {
 pub fn standard_routes(lab: &Lab) -> Standard {
     let script = configurator_script();
     let bundle = bundle_json(
-        &[Pkg {
-            arch: "any",
-            kind: "exec",
-            url: "pkgs/corp.sh",
-            sha256: sha256_hex(&script),
-            size: script.len() as u64,
-            path: Some("/usr/bin/corp-configurator"),
-        }],
+        &[exec_pkg(&script)],
         &["/usr/bin/corp-configurator", "--enroll"],
         &[("corp-root", &lab.server_ca.pem())],
     );
