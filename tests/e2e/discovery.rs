@@ -228,3 +228,43 @@ fn explicit_server_skips_discovery() {
     ]);
     Run::of(c).fails(64, "must be an https:// URL");
 }
+
+#[test]
+fn truncated_udp_answer_is_asked_again_over_tcp() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg1.example.test", s.routes);
+    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]).truncate_udp());
+    run_domain(&lab, &[])
+        .ok()
+        .says("fetch: bundle from https://cfg1.example.test");
+    let tcp = lab
+        .dns
+        .as_ref()
+        .unwrap()
+        .tcp_queries
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        tcp >= 3,
+        "SRV, TXT and A should each have gone over TCP; {tcp} did"
+    );
+}
+
+#[test]
+fn ipv6_only_server_and_nameserver() {
+    let mut lab = Lab::new();
+    lab.bind = std::net::Ipv6Addr::LOCALHOST.into();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg6.example.test", s.routes);
+    let zone = Zone::new()
+        .srv(SRV, 0, 0, port, "cfg6.example.test")
+        .txt(SRV, "path=/bundle")
+        .aaaa("cfg6.example.test", std::net::Ipv6Addr::LOCALHOST);
+    lab.dns = Some(DnsServer::start_at(zone, "[::1]:0".parse().unwrap()));
+    run_domain(&lab, &[])
+        .ok()
+        .says("discover: asking [::1]:")
+        .says(&format!(
+            "fetch: bundle from https://cfg6.example.test:{port}/bundle"
+        ));
+}

@@ -186,3 +186,38 @@ fn device_id_is_sent_as_identity() {
             .all(|r| r.headers.get("x-preconf-device-id").map(String::as_str) == Some("SER-42"))
     );
 }
+
+#[test]
+fn system_roots_are_added_not_substituted() {
+    let (lab, _) = lab_with(standard_routes(&Lab::new()).routes);
+    let store = "/etc/ssl/certs/ca-certificates.crt";
+    assert!(
+        std::path::Path::new(store).is_file(),
+        "{store} is needed (Debian package ca-certificates)"
+    );
+    // The public store alone does not trust the company's private CA.
+    let mut c = command();
+    c.env_clear()
+        .env("PRECONF_PASSWORD", PASSWORD)
+        .args([
+            "--domain",
+            DOMAIN,
+            "--no-exec",
+            "--user",
+            LOGIN,
+            "--system-roots",
+            "--io-timeout",
+            "2",
+            "--dns",
+            &lab.dns.as_ref().unwrap().addr.to_string(),
+            "--root",
+        ])
+        .arg(lab.root());
+    Run::of(c)
+        .fails(78, "not signed by a trusted CA")
+        .says(&format!("from {store})"));
+    // With the company CA besides, it does.
+    run(&lab, &["--system-roots"])
+        .ok()
+        .says(&format!("from {store}"));
+}

@@ -2,7 +2,8 @@
 //! A, AAAA, SRV and TXT from a fixed zone, NXDOMAIN for unknown names.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -15,6 +16,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 #[derive(Default, Clone)]
 pub struct Zone {
     records: HashMap<String, Vec<RData>>,
+    /// Answer every UDP question with an empty, truncated reply, so the
+    /// client must ask again over TCP.
+    truncate_udp: bool,
 }
 
 fn key(name: &str) -> String {
@@ -33,6 +37,15 @@ impl Zone {
 
     pub fn a(self, name: &str, ip: Ipv4Addr) -> Zone {
         self.add(name, RData::A(A(ip)))
+    }
+
+    pub fn aaaa(self, name: &str, ip: std::net::Ipv6Addr) -> Zone {
+        self.add(name, RData::AAAA(hickory_proto::rr::rdata::AAAA(ip)))
+    }
+
+    pub fn truncate_udp(mut self) -> Zone {
+        self.truncate_udp = true;
+        self
     }
 
     /// `target` "." is the RFC 2782 "no service here".
@@ -59,7 +72,9 @@ impl Zone {
 
 pub struct DnsServer {
     pub addr: SocketAddr,
+    /// Questions received, over UDP and over TCP.
     pub queries: Arc<AtomicUsize>,
+    pub tcp_queries: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -78,17 +93,38 @@ impl DnsServer {
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();
+        // TCP on the same port, for answers too big for a datagram.
+        let tcp = TcpListener::bind(addr).unwrap();
+        tcp.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(AtomicUsize::new(0));
-        let (s, q) = (stop.clone(), queries.clone());
+        let tcp_queries = Arc::new(AtomicUsize::new(0));
+        let (s, q, tq, z) = (
+            stop.clone(),
+            queries.clone(),
+            tcp_queries.clone(),
+            zone.clone(),
+        );
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match tcp.accept() {
+                    Ok((conn, _)) => {
+                        tq.fetch_add(1, Ordering::SeqCst);
+                        let _ = serve_tcp(conn, &z);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        let (s, q2) = (stop.clone(), q);
         let thread = std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !s.load(Ordering::SeqCst) {
                 let Ok((n, from)) = sock.recv_from(&mut buf) else {
                     continue;
                 };
-                q.fetch_add(1, Ordering::SeqCst);
-                if let Some(reply) = answer(&zone, &buf[..n]) {
+                q2.fetch_add(1, Ordering::SeqCst);
+                if let Some(reply) = answer(&zone, &buf[..n], zone.truncate_udp) {
                     let _ = sock.send_to(&reply, from);
                 }
             }
@@ -96,6 +132,7 @@ impl DnsServer {
         DnsServer {
             addr,
             queries,
+            tcp_queries,
             stop,
             thread: Some(thread),
         }
@@ -111,7 +148,22 @@ impl Drop for DnsServer {
     }
 }
 
-fn answer(zone: &Zone, bytes: &[u8]) -> Option<Vec<u8>> {
+/// One question over TCP: two length bytes, then the message, each way.
+fn serve_tcp(mut conn: TcpStream, zone: &Zone) -> std::io::Result<()> {
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut msg)?;
+    if let Some(reply) = answer(zone, &msg, false) {
+        conn.write_all(&(reply.len() as u16).to_be_bytes())?;
+        conn.write_all(&reply)?;
+    }
+    Ok(())
+}
+
+fn answer(zone: &Zone, bytes: &[u8], truncated: bool) -> Option<Vec<u8>> {
     let q = Message::from_vec(bytes).ok()?;
     let query = q.queries().first()?.clone();
     let mut r = Message::new();
@@ -121,6 +173,10 @@ fn answer(zone: &Zone, bytes: &[u8]) -> Option<Vec<u8>> {
         .set_recursion_desired(q.recursion_desired())
         .set_authoritative(true)
         .add_query(query.clone());
+    if truncated {
+        r.set_truncated(true);
+        return r.to_vec().ok();
+    }
     let name = query.name().to_ascii();
     match zone.records.get(&key(&name)) {
         None => {

@@ -47,21 +47,25 @@ pub struct Spec {
     pub routes: HashMap<String, Reply>,
     /// Bytes per second for [`Reply::Pattern`] bodies, to model a real link.
     pub rate: Option<u64>,
+    /// The loopback address to listen on.
+    pub bind: std::net::IpAddr,
 }
 
 pub struct HttpsServer {
     pub port: u16,
+    bind: std::net::IpAddr,
     pub log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl HttpsServer {
     pub fn start(spec: Spec) -> HttpsServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind((spec.bind, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = Arc::new(server_config(&spec));
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let shared_bind = spec.bind;
         let shared = Arc::new(spec);
         let (l, s) = (log.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -77,7 +81,12 @@ impl HttpsServer {
                 });
             }
         });
-        HttpsServer { port, log, stop }
+        HttpsServer {
+            port,
+            bind: shared_bind,
+            log,
+            stop,
+        }
     }
 
     pub fn requests(&self) -> Vec<Logged> {
@@ -89,7 +98,7 @@ impl Drop for HttpsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect((self.bind, self.port));
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Lab {
     pub servers: Vec<HttpsServer>,
     /// Bytes per second for large bodies of servers started from now on.
     pub rate: Option<u64>,
+    /// Where servers started from now on listen: 127.0.0.1, or ::1.
+    pub bind: std::net::IpAddr,
 }
 
 impl Default for Lab {
@@ -56,6 +58,7 @@ impl Lab {
             dns: None,
             servers: Vec::new(),
             rate: None,
+            bind: Ipv4Addr::LOCALHOST.into(),
         };
         lab.file("ca.pem", lab.server_ca.pem().as_bytes());
         lab
@@ -96,6 +99,7 @@ impl Lab {
             client_ca,
             routes,
             rate: self.rate,
+            bind: self.bind,
         };
         let server = HttpsServer::start(spec);
         let port = server.port;
