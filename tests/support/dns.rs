@@ -87,14 +87,10 @@ impl DnsServer {
     /// On a fixed address: port 53 of an otherwise unused loopback address,
     /// for tests of resolv.conf, which cannot name a port.
     pub fn start_at(zone: Zone, addr: SocketAddr) -> DnsServer {
-        let sock = UdpSocket::bind(addr).unwrap_or_else(|e| {
-            panic!("cannot bind the test DNS server to {addr}: {e} (binding port 53 needs root)")
-        });
+        let (sock, tcp) = bind_both(addr);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();
-        // TCP on the same port, for answers too big for a datagram.
-        let tcp = TcpListener::bind(addr).unwrap();
         tcp.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(AtomicUsize::new(0));
@@ -146,6 +142,25 @@ impl Drop for DnsServer {
             let _ = t.join();
         }
     }
+}
+
+/// A UDP socket and a TCP listener on the same port (TCP serves answers too
+/// big for a datagram). With port 0, the kernel's UDP pick may be taken for
+/// TCP by another test's server: then pick again.
+fn bind_both(addr: SocketAddr) -> (UdpSocket, TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind(addr).unwrap_or_else(|e| {
+            panic!("cannot bind the test DNS server to {addr}: {e} (binding port 53 needs root)")
+        });
+        match TcpListener::bind(udp.local_addr().unwrap()) {
+            Ok(tcp) => return (udp, tcp),
+            Err(e) if addr.port() != 0 => {
+                panic!("cannot bind the test DNS server to TCP {addr}: {e}")
+            }
+            Err(_) => continue,
+        }
+    }
+    panic!("no port free for both UDP and TCP on {}", addr.ip());
 }
 
 /// One question over TCP: two length bytes, then the message, each way.
