@@ -308,3 +308,28 @@ fn help_and_usage_errors() {
         version.stdout
     );
 }
+
+/// A static binary must not depend on NSS: nothing may reach libc's
+/// resolver. The test build is not stripped, so its symbols tell.
+#[test]
+fn binary_never_links_the_libc_resolver() {
+    let out = std::process::Command::new("nm")
+        .arg(env!("CARGO_BIN_EXE_preconf"))
+        .output()
+        .expect("nm (binutils) is needed for this test");
+    assert!(
+        out.status.success(),
+        "nm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    assert!(symbols.contains("preconf"), "nm listed no symbols of ours");
+    for f in ["getaddrinfo", "gethostbyname", "getnameinfo"] {
+        assert!(
+            !symbols
+                .lines()
+                .any(|l| l.ends_with(f) || l.contains(&format!(" {f}@"))),
+            "the binary links {f}"
+        );
+    }
+}
