@@ -8,6 +8,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
 use crate::download::Staged;
 use crate::error::{Error, Exit, Result, Step};
 use crate::files;
@@ -69,6 +70,8 @@ pub fn run_tool(mut cmd: Command, name: &str, needs: &str) -> Result<std::proces
     if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
         cmd.stdout(Stdio::from(fd));
     }
+    // Maintainer scripts come from the server: they get no password.
+    cmd.env_remove(ENV_PASSWORD).env_remove(ENV_ASKPASS);
     cmd.stdin(Stdio::null()).status().map_err(|e| {
         Error::new(
             Step::Install,

@@ -149,6 +149,11 @@ fn deb_package_is_installed_with_dpkg_into_the_root() {
         read(&lab.root().join("var/lib/corp/postinst-ran")).trim(),
         "configure"
     );
+    let env = read(&lab.root().join("var/lib/corp/postinst-env"));
+    assert!(
+        env.contains("DPKG_ROOT=") && !env.contains("PRECONF_PASSWORD"),
+        "the package's scripts saw the password:\n{env}"
+    );
     assert!(read(&lab.root().join("var/log/dpkg.log")).contains("corp-configurator"));
     assert!(read(&lab.root().join("handoff.txt")).contains("args=--enroll"));
     // dpkg's chatter goes to stderr: stdout stays clean.

@@ -82,6 +82,10 @@ fn apt_package_from_bundle_repository_into_the_root() {
         read(&root.join("var/lib/corp/postinst-ran")).trim(),
         "configure"
     );
+    assert!(
+        !read(&root.join("var/lib/corp/postinst-env")).contains("PRECONF_PASSWORD"),
+        "apt's scripts saw the password"
+    );
     assert!(read(&root.join("handoff.txt")).contains("PRECONF_DEVICE_ID=DEV-APT"));
     assert!(read(&lab.state().join("receipt.json")).contains("\"url\":\"apt:corp-configurator\""));
     // The host's package database never heard of it.

@@ -366,7 +366,7 @@ pub fn three_domain_lab() -> Lab {
 pub fn build_deb(lab: &Lab) -> Vec<u8> {
     let tree = lab.path("deb");
     lab.file("deb/DEBIAN/control", b"Package: corp-configurator\nVersion: 1.0\nArchitecture: all\nMaintainer: IT <it@example.test>\nDescription: test configurator\n");
-    let postinst = lab.file("deb/DEBIAN/postinst", b"#!/bin/sh\nset -e\nmkdir -p \"$DPKG_ROOT/var/lib/corp\"\necho \"$1\" > \"$DPKG_ROOT/var/lib/corp/postinst-ran\"\n");
+    let postinst = lab.file("deb/DEBIAN/postinst", b"#!/bin/sh\nset -e\nmkdir -p \"$DPKG_ROOT/var/lib/corp\"\necho \"$1\" > \"$DPKG_ROOT/var/lib/corp/postinst-ran\"\nenv > \"$DPKG_ROOT/var/lib/corp/postinst-env\"\n");
     let bin = lab.file("deb/usr/bin/corp-configurator", &configurator_script());
     for p in [postinst, bin] {
         std::fs::set_permissions(
