@@ -44,6 +44,11 @@ pub fn run(s: &Settings) -> Result<Outcome> {
             return Ok(Outcome::AlreadyProvisioned(Box::new(r)));
         }
     }
+    if state.dir.is_dir() {
+        state
+            .recover()
+            .map_err(|e| state_error(&state.certs(), &e))?;
+    }
     deadline::arm(s.timeout, expired);
     let mut term = Terminal::open().ok();
     let (source, domain, lease_dns) = server_source(s, &mut term)?;

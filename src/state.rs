@@ -106,6 +106,7 @@ impl State {
         let live = self.certs();
         let fresh = self.dir.join(".certs.new");
         let old = self.dir.join(".certs.old");
+        self.recover()?;
         let _ = fs::remove_dir_all(&fresh);
         let _ = fs::remove_dir_all(&old);
         files::private_dir(&fresh)?;
@@ -122,6 +123,17 @@ impl State {
         fs::rename(&fresh, &live)?;
         files::sync_dir(&self.dir)?;
         let _ = fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Puts back the certificates of a swap that a power cut stopped
+    /// between its two renames (see `write_certs`).
+    pub fn recover(&self) -> io::Result<()> {
+        let old = self.dir.join(".certs.old");
+        if !self.certs().exists() && old.is_dir() {
+            fs::rename(&old, self.certs())?;
+            files::sync_dir(&self.dir)?;
+        }
         Ok(())
     }
 
@@ -164,6 +176,28 @@ pub fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_survive_a_swap_cut_in_half() {
+        let dir = std::env::temp_dir().join(format!("preconf-state-{}", std::process::id()));
+        let state = State::new(dir.clone());
+        state.prepare().unwrap();
+        let cert = |name: &str| Certificate {
+            name: name.into(),
+            pem: format!("-----BEGIN CERTIFICATE-----\n{name}\n"),
+        };
+        state.write_certs(&[cert("first")]).unwrap();
+        // Power cut after `certs` became `.certs.old`, before the new set moved in.
+        fs::rename(state.certs(), dir.join(".certs.old")).unwrap();
+        state.recover().unwrap();
+        assert!(state.certs().join("first.pem").is_file());
+        state.write_certs(&[cert("second")]).unwrap();
+        assert!(
+            state.certs().join("second.pem").is_file() && !state.certs().join("first.pem").exists()
+        );
+        assert!(!dir.join(".certs.old").exists() && !dir.join(".certs.new").exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn dates() {
