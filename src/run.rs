@@ -36,6 +36,12 @@ pub enum Outcome {
 
 pub fn run(s: &Settings) -> Result<Outcome> {
     let state = State::new(s.state_dir.clone());
+    // A power cut may have stopped an earlier run half-way: mend first.
+    if state.dir.is_dir() {
+        state
+            .recover()
+            .map_err(|e| state_error(&state.certs(), &e))?;
+    }
     if !s.force {
         if let Some(r) = state
             .read_receipt()
@@ -43,11 +49,6 @@ pub fn run(s: &Settings) -> Result<Outcome> {
         {
             return Ok(Outcome::AlreadyProvisioned(Box::new(r)));
         }
-    }
-    if state.dir.is_dir() {
-        state
-            .recover()
-            .map_err(|e| state_error(&state.certs(), &e))?;
     }
     deadline::arm(s.timeout, expired);
     let mut term = Terminal::open().ok();
