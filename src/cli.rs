@@ -180,10 +180,16 @@ Examples:
   PRECONF_ASKPASS=/usr/bin/ssh-askpass preconf --user jdoe --yes --ca corp-ca.pem
       unattended but for the password
 
+Settings files:
+  Every option is also a key of ROOT/etc/preconf/*.conf, one key=value per line
+  (a switch is key=true), and of the factory defaults built into this binary
+  (see --version). The command line wins over the files, the files over the
+  factory defaults.
+
 Environment:
   PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
   PRECONF_ASKPASS         program that prints the password; the prompt is its argument
-Both are removed from the environment before the configurator starts.
+Neither reaches the package tools or the configurator.
 
 The configurator is started with PRECONF_BUNDLE, PRECONF_DEVICE_ID,
 PRECONF_CONFIG_URL, PRECONF_SERVER, PRECONF_CERT_DIR and PRECONF_ROOT set.
