@@ -48,92 +48,18 @@ pub fn fetch(
     );
     let mut last_failure = String::new();
     for (i, candidate) in candidates.iter().enumerate() {
-        let url = &candidate.url;
-        loop {
-            let auth = Auth::basic(url, &credentials);
-            match http.get(url, Some(&auth)) {
-                Ok((final_url, resp)) => match read_bundle(resp, &final_url) {
-                    Ok((bundle, raw)) => {
-                        say(Step::Fetch, format!("bundle from {final_url}"));
-                        return Ok(Fetched {
-                            server: candidate.clone(),
-                            url: final_url,
-                            bundle,
-                            raw,
-                            credentials,
-                        });
-                    }
-                    Err(Failed::Fatal(e)) => return Err(e),
-                    Err(Failed::TryNext(why)) => last_failure = format!("{url}: {why}"),
-                },
-                Err(Failure::Status { code: 401, .. }) => {
-                    if asker.tries >= TRIES || !asker.source.can_retry() {
-                        return Err(Error::new(
-                            Step::Credentials,
-                            Exit::NoPerm,
-                            format!(
-                                "{} refused the login {} ({} tr{}); check the login and password{}.",
-                                url.host,
-                                credentials.login,
-                                asker.tries,
-                                if asker.tries == 1 { "y" } else { "ies" },
-                                if asker.source.can_retry() {
-                                    ""
-                                } else {
-                                    " in PRECONF_PASSWORD"
-                                }
-                            ),
-                        ));
-                    }
-                    say(
-                        Step::Credentials,
-                        format!(
-                            "{} refused the login {}; try again",
-                            url.host, credentials.login
-                        ),
-                    );
-                    credentials = asker.ask(&url.host, term)?;
-                    continue;
-                }
-                Err(Failure::Status {
-                    code: 400,
+        match from_server(http, candidate, &mut credentials, asker, term)? {
+            Answer::Bundle { url, bundle, raw } => {
+                say(Step::Fetch, format!("bundle from {url}"));
+                return Ok(Fetched {
+                    server: candidate.clone(),
                     url,
-                    says,
-                }) if says.contains("SSL certificate") => {
-                    return Err(device_certificate_refused(&url, &says));
-                }
-                Err(Failure::Status { code: 403, url, .. }) => {
-                    return Err(Error::new(
-                        Step::Fetch,
-                        Exit::NoPerm,
-                        format!(
-                            "{url} refused access to {} (403); ask your IT admin to enable this login.",
-                            credentials.login
-                        ),
-                    ));
-                }
-                Err(Failure::Status { code, url, .. }) if code >= 500 => {
-                    last_failure = format!("{url}: server error {code}")
-                }
-                Err(Failure::Status { code, url, .. }) => {
-                    return Err(Error::new(
-                        Step::Fetch,
-                        Exit::Unavailable,
-                        format!(
-                            "{url} answered {code}, not a bundle; check the server URL or the TXT path= record."
-                        ),
-                    ));
-                }
-                Err(Failure::Transport(why)) => last_failure = format!("{url}: {why}"),
-                Err(Failure::Refused(why)) => {
-                    return Err(Error::new(
-                        Step::Fetch,
-                        Exit::Unavailable,
-                        format!("{why}; the server must serve the bundle over https."),
-                    ));
-                }
+                    bundle: *bundle,
+                    raw,
+                    credentials,
+                });
             }
-            break;
+            Answer::TryNext(why) => last_failure = why,
         }
         let left = candidates.len() - i - 1;
         if left > 0 {
@@ -143,24 +69,137 @@ pub fn fetch(
             );
         }
     }
-    let n = candidates.len();
+    Err(none_answered(candidates.len(), &last_failure))
+}
+
+/// What one server gave.
+enum Answer {
+    Bundle {
+        url: Url,
+        bundle: Box<Bundle>,
+        raw: Vec<u8>,
+    },
+    /// Why the next server should be tried.
+    TryNext(String),
+}
+
+/// Asks one server for the bundle; a refused login is asked again. An
+/// error ends the run.
+fn from_server(
+    http: &Http,
+    candidate: &Candidate,
+    credentials: &mut Credentials,
+    asker: &mut Asker,
+    term: &mut Option<Terminal>,
+) -> Result<Answer> {
+    let url = &candidate.url;
+    loop {
+        let failure = match http.get(url, Some(&Auth::basic(url, credentials))) {
+            Ok((final_url, resp)) => {
+                return match read_bundle(resp, &final_url) {
+                    Ok((bundle, raw)) => Ok(Answer::Bundle {
+                        url: final_url,
+                        bundle: Box::new(bundle),
+                        raw,
+                    }),
+                    Err(Failed::Fatal(e)) => Err(e),
+                    Err(Failed::TryNext(why)) => Ok(Answer::TryNext(format!("{url}: {why}"))),
+                };
+            }
+            Err(f) => f,
+        };
+        if let Failure::Status { code: 401, .. } = failure {
+            login_refused(url, credentials, asker)?;
+            *credentials = asker.ask(&url.host, term)?;
+            continue;
+        }
+        return judge(failure, url, &credentials.login).map(Answer::TryNext);
+    }
+}
+
+/// Says the login was refused; an error when no try is left.
+fn login_refused(url: &Url, credentials: &Credentials, asker: &Asker) -> Result<()> {
+    let login = &credentials.login;
+    if asker.tries >= TRIES || !asker.source.can_retry() {
+        let tries = if asker.tries == 1 {
+            "1 try".to_string()
+        } else {
+            format!("{} tries", asker.tries)
+        };
+        let whose = if asker.source.can_retry() {
+            ""
+        } else {
+            " in PRECONF_PASSWORD"
+        };
+        return Err(Error::new(
+            Step::Credentials,
+            Exit::NoPerm,
+            format!(
+                "{} refused the login {login} ({tries}); check the login and password{whose}.",
+                url.host
+            ),
+        ));
+    }
+    say(
+        Step::Credentials,
+        format!("{} refused the login {login}; try again", url.host),
+    );
+    Ok(())
+}
+
+/// What a failed request (other than 401) means: `Ok(why)` to try the next
+/// server, or the error that ends the run.
+fn judge(failure: Failure, asked: &Url, login: &str) -> Result<String> {
+    match failure {
+        Failure::Transport(why) => Ok(format!("{asked}: {why}")),
+        Failure::Status { code, url, .. } if code >= 500 => {
+            Ok(format!("{url}: server error {code}"))
+        }
+        Failure::Status {
+            code: 400,
+            url,
+            says,
+        } if says.contains("SSL certificate") => Err(device_certificate_refused(&url, &says)),
+        Failure::Status { code: 403, url, .. } => Err(Error::new(
+            Step::Fetch,
+            Exit::NoPerm,
+            format!(
+                "{url} refused access to {login} (403); ask your IT admin to enable this login."
+            ),
+        )),
+        Failure::Status { code, url, .. } => Err(Error::new(
+            Step::Fetch,
+            Exit::Unavailable,
+            format!(
+                "{url} answered {code}, not a bundle; check the server URL or the TXT path= record."
+            ),
+        )),
+        Failure::Refused(why) => Err(Error::new(
+            Step::Fetch,
+            Exit::Unavailable,
+            format!("{why}; the server must serve the bundle over https."),
+        )),
+    }
+}
+
+fn none_answered(n: usize, last_failure: &str) -> Error {
     // A certificate we do not trust is a setup problem, not a network one.
     if last_failure.contains("TLS: ") {
-        return Err(Error::new(
+        return Error::new(
             Step::Fetch,
             Exit::Config,
             format!(
                 "no configuration server could be verified ({n} tried; last: {last_failure}); check --ca and --client-cert, or ask your IT admin."
             ),
-        ));
+        );
     }
-    Err(Error::new(
+    Error::new(
         Step::Fetch,
         Exit::TempFail,
         format!(
             "no configuration server answered ({n} tried; last: {last_failure}); check the network and try again later."
         ),
-    ))
+    )
 }
 
 /// nginx answers a missing or unverifiable client certificate with a 400
