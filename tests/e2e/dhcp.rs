@@ -120,7 +120,7 @@ impl World {
             .envs(env.iter().map(|(k, v)| (k, v)));
         let out = c
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {what} ({e}); .ci/run installs it"));
+            .unwrap_or_else(|e| panic!("cannot run {what} ({e}); .ci/deps installs it"));
         assert!(
             out.status.success(),
             "{what} got no lease ({}):\n{}{}\n--- dnsmasq:\n{}",

@@ -2,7 +2,7 @@
 //! unbound, each in the foreground with a configuration in a directory of
 //! its own, ready when it answers, stopped by its pid.
 //!
-//! A peer that is not installed fails the test loudly: `.ci/run` installs them.
+//! A peer that is not installed fails the test loudly: `.ci/deps` installs them.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ impl Peer {
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({e}); .ci/run installs it"));
+            .unwrap_or_else(|e| panic!("cannot start {name} ({e}); .ci/deps installs it"));
         Peer {
             name,
             child,
