@@ -30,28 +30,29 @@ fn flat_repository(lab: &Lab) -> std::path::PathBuf {
     repo
 }
 
-fn apt_bundle(repositories: &str) -> String {
-    format!(
-        r#"{{ "format": 1, "device": {{ "id": "DEV-APT" }},
-  "repositories": [{repositories}],
-  "configurator": {{ "name": "corp-configurator", "command": ["/usr/bin/corp-configurator", "--enroll"],
-    "packages": [ {{ "arch": "any", "type": "apt", "name": "corp-configurator" }} ] }} }}"#
-    )
-}
-
-#[test]
-fn apt_package_from_bundle_repository_into_the_root() {
+/// A lab whose server's bundle asks apt for `package` from a flat file
+/// repository holding the test configurator; returns it with the repository.
+fn apt_lab(package: &str) -> (Lab, std::path::PathBuf) {
     let mut lab = Lab::new();
     let repo = flat_repository(&lab);
-    let bundle = apt_bundle(&format!(
-        r#"{{ "name": "corp", "uri": "file:{}", "suite": "./", "trusted": true }}"#,
+    let bundle = format!(
+        r#"{{ "format": 1, "device": {{ "id": "DEV-APT" }},
+  "repositories": [{{ "name": "corp", "uri": "file:{}", "suite": "./", "trusted": true }}],
+  "configurator": {{ "name": "corp-configurator", "command": ["/usr/bin/corp-configurator", "--enroll"],
+    "packages": [ {{ "arch": "any", "type": "apt", "name": "{package}" }} ] }} }}"#,
         repo.display()
-    ));
+    );
     let port = lab.serve(
         "cfg1.example.test",
         HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes()))]),
     );
     lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
+    (lab, repo)
+}
+
+#[test]
+fn apt_package_from_bundle_repository_into_the_root() {
+    let (lab, repo) = apt_lab("corp-configurator");
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN]);
     let run = Run::of(c);
@@ -98,21 +99,7 @@ fn apt_package_from_bundle_repository_into_the_root() {
 
 #[test]
 fn unknown_apt_package_fails_cleanly() {
-    let mut lab = Lab::new();
-    let repo = flat_repository(&lab);
-    let bundle = apt_bundle(&format!(
-        r#"{{ "name": "corp", "uri": "file:{}", "suite": "./", "trusted": true }}"#,
-        repo.display()
-    ))
-    .replace(
-        r#""name": "corp-configurator" }"#,
-        r#""name": "no-such-package" }"#,
-    );
-    let port = lab.serve(
-        "cfg1.example.test",
-        HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes()))]),
-    );
-    lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
+    let (lab, _) = apt_lab("no-such-package");
     let mut c = lab.preconf();
     c.args(["--domain", DOMAIN]);
     Run::of(c)
