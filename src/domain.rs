@@ -51,14 +51,14 @@ pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Opti
         well_known_leases()
     };
     for f in &leases {
-        if let Some(d) = fs::read_to_string(f).ok().and_then(|t| from_lease(&t)) {
-            let nameservers = fs::read_to_string(f)
-                .map(|t| lease_nameservers(&t))
-                .unwrap_or_default();
+        let Ok(text) = fs::read_to_string(f) else {
+            continue;
+        };
+        if let Some(d) = from_lease(&text) {
             return Ok(Some(Learned {
                 domain: d,
                 source: f.display().to_string(),
-                nameservers,
+                nameservers: lease_nameservers(&text),
             }));
         }
     }

@@ -32,9 +32,11 @@ pub const FILES_DIR: &str = "etc/preconf";
 /// command line into the settings of this run.
 pub fn load(cli: Layer) -> Result<Settings> {
     let factory = crate::factory::layer();
-    // The root decides where the files are, so it is read first without them.
-    let first = Settings::from_dictionary(&Dictionary::merge(vec![factory.clone(), cli.clone()]))?;
-    let mut layers = file_layers(&first.root.join(FILES_DIR))?;
+    // The root decides where the files are, so it is looked up without them;
+    // the full check (absolute, …) comes with the merged settings below.
+    let first = Dictionary::merge(vec![factory.clone(), cli.clone()]);
+    let root = PathBuf::from(first.one("root").unwrap_or("/"));
+    let mut layers = file_layers(&root.join(FILES_DIR))?;
     layers.push(factory);
     layers.push(cli);
     Settings::from_dictionary(&Dictionary::merge(layers))
