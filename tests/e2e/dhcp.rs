@@ -95,18 +95,8 @@ impl World {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap())
             .env("PRECONF_PASSWORD", PASSWORD)
-            .args([
-                "--yes",
-                "--no-exec",
-                "--user",
-                LOGIN,
-                "--io-timeout",
-                "5",
-                "--ca",
-            ])
-            .arg(self.lab.path("ca.pem"))
-            .arg("--root")
-            .arg(self.lab.root())
+            .args(self.lab.base_args(&self.lab.path("ca.pem")))
+            .args(["--yes", "--no-exec", "--user", LOGIN, "--io-timeout", "5"])
             .args(args);
         Run::of(c)
     }

@@ -34,19 +34,6 @@ fn world() -> World {
     World { lab, _nginx: nginx }
 }
 
-/// Writes a certificate and key issued by `ca` and returns the flags for them.
-fn device_flags(lab: &Lab, ca: &Ca, name: &str) -> Vec<String> {
-    let id = ca.issue(&["DEV-0001"]);
-    let cert = lab.file(&format!("{name}.pem"), id.cert_pem.as_bytes());
-    let key = lab.file(&format!("{name}.key"), id.key_pem.as_bytes());
-    vec![
-        "--client-cert".into(),
-        cert.display().to_string(),
-        "--client-key".into(),
-        key.display().to_string(),
-    ]
-}
-
 fn run(w: &World, extra: &[String]) -> Run {
     let mut c = w.lab.preconf();
     c.args(["--domain", DOMAIN, "--force"]).args(extra);
@@ -56,7 +43,7 @@ fn run(w: &World, extra: &[String]) -> Run {
 #[test]
 fn device_certificate_and_password_get_the_users_bundle() {
     let w = world();
-    let device = device_flags(&w.lab, &w.lab.device_ca, "device");
+    let device = w.lab.device_flags(&w.lab.device_ca, "device");
     run(&w, &device)
         .ok()
         .says("presenting the device certificate");
@@ -83,7 +70,7 @@ fn missing_device_certificate_is_explained() {
 #[test]
 fn foreign_device_certificate_is_explained() {
     let w = world();
-    let foreign = device_flags(&w.lab, &Ca::new("Some Other CA"), "foreign");
+    let foreign = w.lab.device_flags(&Ca::new("Some Other CA"), "foreign");
     run(&w, &foreign).fails(
         78,
         "answered 400: it did not accept the device certificate; check --client-cert",
@@ -93,7 +80,7 @@ fn foreign_device_certificate_is_explained() {
 #[test]
 fn wrong_password_is_refused() {
     let w = world();
-    let device = device_flags(&w.lab, &w.lab.device_ca, "device");
+    let device = w.lab.device_flags(&w.lab.device_ca, "device");
     let mut c = w.lab.preconf();
     c.env("PRECONF_PASSWORD", "not it")
         .args(["--domain", DOMAIN])

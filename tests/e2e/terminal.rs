@@ -21,16 +21,19 @@ fn resolv(lab: &Lab, domain: &str) -> String {
         .to_string()
 }
 
+/// preconf asking about the domain example.test, learned from resolv.conf.
+fn learning(lab: &Lab) -> Tty {
+    let resolv = resolv(lab, DOMAIN);
+    Tty::spawn(
+        &argv(lab, &["--user", LOGIN, "--resolv-conf", &resolv]),
+        &[("PRECONF_PASSWORD", PASSWORD)],
+    )
+}
+
 #[test]
 fn enter_accepts_the_learned_domain() {
     let lab = lab();
-    let mut t = Tty::spawn(
-        &argv(
-            &lab,
-            &["--user", LOGIN, "--resolv-conf", &resolv(&lab, DOMAIN)],
-        ),
-        &[("PRECONF_PASSWORD", PASSWORD)],
-    );
+    let mut t = learning(&lab);
     t.expect("Is your company domain example.test? [Y/n or type another] ");
     t.type_line("");
     let (code, screen) = t.finish();
@@ -44,13 +47,7 @@ fn enter_accepts_the_learned_domain() {
 #[test]
 fn typing_another_domain_uses_it() {
     let lab = lab();
-    let mut t = Tty::spawn(
-        &argv(
-            &lab,
-            &["--user", LOGIN, "--resolv-conf", &resolv(&lab, DOMAIN)],
-        ),
-        &[("PRECONF_PASSWORD", PASSWORD)],
-    );
+    let mut t = learning(&lab);
     t.expect("[Y/n or type another] ");
     t.type_line("not a domain");
     t.expect("'not a domain' is not a domain name");

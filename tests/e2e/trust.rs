@@ -146,34 +146,17 @@ fn device_certificate_for_mutual_tls() {
     lab.start_dns(zone_for(&[("cfg1.example.test", 10, 1, port)]));
     run(&lab, &[]).fails(78, "refused the device certificate (check --client-cert)");
 
-    let stranger = Ca::new("Foreign Device CA").issue(&["dev-0001"]);
-    let cert = lab.file("foreign.pem", stranger.cert_pem.as_bytes());
-    let key = lab.file("foreign.key", stranger.key_pem.as_bytes());
+    let foreign = lab.device_flags(&Ca::new("Foreign Device CA"), "foreign");
     run(
         &lab,
-        &[
-            "--client-cert",
-            cert.to_str().unwrap(),
-            "--client-key",
-            key.to_str().unwrap(),
-        ],
+        &foreign.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .fails(78, "refused the device certificate");
 
-    let device = lab.device_ca.issue(&["dev-0001"]);
-    let cert = lab.file("device.pem", device.cert_pem.as_bytes());
-    let key = lab.file("device.key", device.key_pem.as_bytes());
-    run(
-        &lab,
-        &[
-            "--client-cert",
-            cert.to_str().unwrap(),
-            "--client-key",
-            key.to_str().unwrap(),
-        ],
-    )
-    .ok()
-    .says("presenting the device certificate");
+    let device = lab.device_flags(&lab.device_ca, "device");
+    run(&lab, &device.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok()
+        .says("presenting the device certificate");
 }
 
 #[test]

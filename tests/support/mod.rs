@@ -144,6 +144,20 @@ impl Lab {
         a
     }
 
+    /// Writes a device certificate issued by `ca`, with its key, and returns
+    /// the --client-cert/--client-key flags naming them.
+    pub fn device_flags(&self, ca: &Ca, name: &str) -> Vec<String> {
+        let id = ca.issue(&["DEV-0001"]);
+        let cert = self.file(&format!("{name}.pem"), id.cert_pem.as_bytes());
+        let key = self.file(&format!("{name}.key"), id.key_pem.as_bytes());
+        vec![
+            "--client-cert".into(),
+            cert.display().to_string(),
+            "--client-key".into(),
+            key.display().to_string(),
+        ]
+    }
+
     pub fn state(&self) -> PathBuf {
         self.root().join("var/lib/preconf")
     }
