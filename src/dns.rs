@@ -58,10 +58,6 @@ impl Dns {
         Dns { servers, timeout }
     }
 
-    pub fn servers(&self) -> &[SocketAddr] {
-        &self.servers
-    }
-
     /// The answer records of `rtype` for `name` (following CNAMEs the server
     /// included). An existing name without such records gives an empty list.
     pub fn query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, Failure> {

@@ -2,7 +2,7 @@
 //! joined by a veth pair, on 198.51.100.0/24 (TEST-NET-2), which exists only
 //! inside them. Removed when dropped, also when the test fails.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub const SERVER_IP: &str = "198.51.100.1";
@@ -86,10 +86,6 @@ impl Net {
     /// The client's private resolv.conf, as its DHCP client left it.
     pub fn client_resolv_conf(&self) -> String {
         std::fs::read_to_string(self.etc.join("resolv.conf")).unwrap_or_default()
-    }
-
-    pub fn etc(&self) -> &Path {
-        &self.etc
     }
 }
 

@@ -33,10 +33,6 @@ impl Peer {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Fails with the peer's log if it has exited.
     #[track_caller]
     pub fn assert_running(&mut self) {
