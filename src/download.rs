@@ -55,7 +55,7 @@ pub fn download(
                 ),
             ));
         }
-        Err(Failure::Transport(why)) => {
+        Err(Failure::Transport(why) | Failure::Untrusted(why)) => {
             return Err(Error::new(
                 Step::Download,
                 Exit::TempFail,

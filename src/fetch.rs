@@ -46,7 +46,10 @@ pub fn fetch(
             asker.source.describe()
         ),
     );
-    let mut last_failure = String::new();
+    let mut last = Tried {
+        why: String::new(),
+        untrusted: false,
+    };
     for (i, candidate) in candidates.iter().enumerate() {
         match from_server(http, candidate, &mut credentials, asker, term)? {
             Answer::Bundle { url, bundle, raw } => {
@@ -59,17 +62,17 @@ pub fn fetch(
                     credentials,
                 });
             }
-            Answer::TryNext(why) => last_failure = why,
+            Answer::TryNext(tried) => last = tried,
         }
         let left = candidates.len() - i - 1;
         if left > 0 {
             say(
                 Step::Fetch,
-                format!("{last_failure}; trying the next server ({left} left)"),
+                format!("{}; trying the next server ({left} left)", last.why),
             );
         }
     }
-    Err(none_answered(candidates.len(), &last_failure))
+    Err(none_answered(candidates.len(), &last))
 }
 
 /// What one server gave.
@@ -80,7 +83,23 @@ enum Answer {
         raw: Vec<u8>,
     },
     /// Why the next server should be tried.
-    TryNext(String),
+    TryNext(Tried),
+}
+
+/// A server that failed in a way another server may not.
+struct Tried {
+    why: String,
+    /// Its TLS could not be verified: a setup problem, not a network one.
+    untrusted: bool,
+}
+
+impl Tried {
+    fn network(why: String) -> Tried {
+        Tried {
+            why,
+            untrusted: false,
+        }
+    }
 }
 
 /// Asks one server for the bundle; a refused login is asked again. An
@@ -103,7 +122,9 @@ fn from_server(
                         raw,
                     }),
                     Err(Failed::Fatal(e)) => Err(e),
-                    Err(Failed::TryNext(why)) => Ok(Answer::TryNext(format!("{url}: {why}"))),
+                    Err(Failed::TryNext(why)) => {
+                        Ok(Answer::TryNext(Tried::network(format!("{url}: {why}"))))
+                    }
                 };
             }
             Err(f) => f,
@@ -147,13 +168,17 @@ fn login_refused(url: &Url, credentials: &Credentials, asker: &Asker) -> Result<
     Ok(())
 }
 
-/// What a failed request (other than 401) means: `Ok(why)` to try the next
+/// What a failed request (other than 401) means: `Ok` to try the next
 /// server, or the error that ends the run.
-fn judge(failure: Failure, asked: &Url, login: &str) -> Result<String> {
+fn judge(failure: Failure, asked: &Url, login: &str) -> Result<Tried> {
     match failure {
-        Failure::Transport(why) => Ok(format!("{asked}: {why}")),
+        Failure::Transport(why) => Ok(Tried::network(format!("{asked}: {why}"))),
+        Failure::Untrusted(why) => Ok(Tried {
+            why: format!("{asked}: {why}"),
+            untrusted: true,
+        }),
         Failure::Status { code, url, .. } if code >= 500 => {
-            Ok(format!("{url}: server error {code}"))
+            Ok(Tried::network(format!("{url}: server error {code}")))
         }
         Failure::Status {
             code: 400,
@@ -182,9 +207,9 @@ fn judge(failure: Failure, asked: &Url, login: &str) -> Result<String> {
     }
 }
 
-fn none_answered(n: usize, last_failure: &str) -> Error {
-    // A certificate we do not trust is a setup problem, not a network one.
-    if last_failure.contains("TLS: ") {
+fn none_answered(n: usize, last: &Tried) -> Error {
+    let last_failure = &last.why;
+    if last.untrusted {
         return Error::new(
             Step::Fetch,
             Exit::Config,

@@ -33,6 +33,10 @@ pub enum Failure {
     /// The server could not be reached or broke off (connect, TLS, timeout):
     /// another server may do better.
     Transport(String),
+    /// TLS verification failed: the server's certificate is not trusted,
+    /// or ours was refused. Another server may do better, but retrying
+    /// later will not.
+    Untrusted(String),
     /// The server answered with a status other than success.
     Status {
         code: u16,
@@ -104,7 +108,10 @@ impl Http {
             if let Some(a) = auth.filter(|a| a.origin.same_origin(&url)) {
                 req = req.header("Authorization", &a.header);
             }
-            let resp = req.call().map_err(|e| Failure::Transport(describe(&e)))?;
+            let resp = req.call().map_err(|e| match tls_error(&e) {
+                Some(tls) => Failure::Untrusted(describe_tls(tls)),
+                None => Failure::Transport(describe(&e)),
+            })?;
             let code = resp.status().as_u16();
             if (300..400).contains(&code) && code != 304 {
                 let location = resp
@@ -147,16 +154,25 @@ impl Http {
 
 /// A short reason for a failed request, in words a person can act on.
 pub fn describe(e: &ureq::Error) -> String {
+    if let Some(tls) = tls_error(e) {
+        return describe_tls(tls);
+    }
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
-        ureq::Error::Rustls(r) => describe_tls(r),
-        ureq::Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(r) => describe_tls(r),
-            None => io_reason(io),
-        },
+        ureq::Error::Io(io) => io_reason(io),
         other => other.to_string(),
+    }
+}
+
+/// The TLS error inside a ureq error, where ureq passed it on directly or
+/// wrapped in an io::Error.
+fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
     }
 }
 
