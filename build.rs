@@ -13,9 +13,37 @@ use std::{env, fs, process};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-#[path = "src/keys.rs"]
-#[allow(dead_code)]
-mod keys;
+/// The key table of `src/settings/keys.rs`, expanded without its setters:
+/// names and kinds, enough to check factory properties.
+macro_rules! keys {
+    ($( $id:ident $name:literal $kind:ident $(($meta:literal))? $group:ident $help:literal
+        |$s:ident, $v:ident| $set:expr; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Key { $($id),* }
+
+        impl Key {
+            const ALL: &[Key] = &[$(Key::$id),*];
+
+            fn name(self) -> &'static str {
+                match self { $(Key::$id => $name),* }
+            }
+
+            fn kind(self) -> text::Kind {
+                match self { $(Key::$id => text::Kind::$kind $(($meta))?),* }
+            }
+
+            fn from_name(name: &str) -> Option<Key> {
+                match name { $($name => Some(Key::$id),)* _ => None }
+            }
+        }
+    };
+}
+
+include!("src/settings/keys.rs");
+
+#[path = "src/settings/text.rs"]
+#[expect(dead_code, reason = "build.rs uses the parser, not every field")]
+mod text;
 
 const PROPERTIES: &str = "PRECONF_FACTORY_PROPERTIES";
 const CA: &str = "PRECONF_FACTORY_CA";
@@ -23,7 +51,8 @@ const CA: &str = "PRECONF_FACTORY_CA";
 fn main() {
     println!("cargo:rerun-if-env-changed={PROPERTIES}");
     println!("cargo:rerun-if-env-changed={CA}");
-    println!("cargo:rerun-if-changed=src/keys.rs");
+    println!("cargo:rerun-if-changed=src/settings/keys.rs");
+    println!("cargo:rerun-if-changed=src/settings/text.rs");
     println!(
         "cargo:rustc-env=PRECONF_TARGET={}",
         env::var("TARGET").unwrap_or_default()
@@ -41,12 +70,12 @@ fn main() {
     };
 
     let mut out = String::from(
-        "/// Factory settings, checked by build.rs.\npub const PROPERTIES: &[(&str, &str)] = &[\n",
+        "/// Factory settings, checked by build.rs.\npub(crate) const PROPERTIES: &[(Key, &str)] = &[\n",
     );
     for (k, v) in &properties {
-        writeln!(out, "    ({k:?}, {v:?}),").unwrap();
+        writeln!(out, "    (Key::{k:?}, {v:?}),").unwrap();
     }
-    out.push_str("];\n/// Factory CA certificates, DER.\npub const CAS: &[&[u8]] = &[\n");
+    out.push_str("];\n/// Factory CA certificates, DER.\npub(crate) const CAS: &[&[u8]] = &[\n");
     for der in &cas {
         writeln!(out, "    &{der:?},").unwrap();
     }
@@ -55,7 +84,7 @@ fn main() {
     fs::write(dest, out).unwrap();
 }
 
-fn properties(path: &Path) -> Vec<(String, String)> {
+fn properties(path: &Path) -> Vec<(Key, String)> {
     println!("cargo:rerun-if-changed={}", path.display());
     let text = fs::read_to_string(path).unwrap_or_else(|e| {
         fail(&format!(
@@ -63,8 +92,9 @@ fn properties(path: &Path) -> Vec<(String, String)> {
             path.display()
         ))
     });
-    keys::parse_properties(&text)
-        .unwrap_or_else(|why| fail(&format!("{PROPERTIES}={}: {why}", path.display())))
+    let lines = text::parse(&text)
+        .unwrap_or_else(|why| fail(&format!("{PROPERTIES}={}: {why}", path.display())));
+    lines.into_iter().map(|l| (l.key, l.value)).collect()
 }
 
 /// The DER of every certificate in a PEM file (nothing else of it, should

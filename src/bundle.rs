@@ -1,208 +1,289 @@
 //! The bundle, format 1: what the configuration server sends back.
 //!
+//! The JSON is read into private wire types, checked once, and turned into
+//! the typed [`Bundle`] every later step takes as it is: no step after this
+//! one needs a default for a field that "must be there".
+//!
 //! Unknown fields are ignored so servers can add to the format; missing
 //! required fields and wrong values are errors that name the field.
 
-use nanoserde::{DeJson, SerJson};
+use nanoserde::DeJson;
+use url::Url;
+use wire::{WireBundle, WireCertificate, WireConfigurator, WirePackage, WireRepository};
 
-use crate::url::Url;
+use crate::state::files::InRoot;
 
-pub const FORMAT: u32 = 1;
+const FORMAT: u32 = 1;
 
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Bundle {
-    pub format: u32,
-    pub user: Option<User>,
-    pub device: Option<Device>,
-    pub configurator: Configurator,
-    pub config_url: Option<String>,
-    pub certificates: Option<Vec<Certificate>>,
-    /// Package repositories to add, for packages of type `apt`.
-    pub repositories: Option<Vec<Repository>>,
+/// A validated bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bundle {
+    /// Whom the bundle is for (`user.name`, else `user.login`), for messages.
+    pub(crate) holder: Option<String>,
+    pub(crate) device_id: Option<String>,
+    pub(crate) configurator: Configurator,
+    pub(crate) config_url: Option<Url>,
+    pub(crate) certificates: Vec<Certificate>,
+    /// Package repositories, for packages of type `apt`.
+    pub(crate) repositories: Vec<Repository>,
 }
 
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct User {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub login: Option<String>,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Configurator {
+    pub(crate) name: String,
+    pub(crate) packages: Vec<Package>,
+    pub(crate) command: Command,
 }
 
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Device {
-    pub id: Option<String>,
-    pub password: Option<String>,
-}
-
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Configurator {
-    pub name: String,
-    pub packages: Vec<Package>,
-    pub command: Vec<String>,
-}
-
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Package {
-    pub arch: String,
-    #[nserde(rename = "type")]
-    pub kind: String,
-    /// `deb` and `exec`: where to download it, and what it must be.
-    pub url: Option<String>,
-    pub sha256: Option<String>,
-    pub size: Option<u64>,
-    /// `exec`: where the file is placed.
-    pub path: Option<String>,
-    /// `apt`: the package to install from the repositories.
-    pub name: Option<String>,
-}
-
-/// A Debian package repository, written as one sources.list line.
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Repository {
-    pub name: String,
-    /// `https://…` or `file:/…`; never plain http.
-    pub uri: String,
-    /// A suite (`stable`), or a flat repository's path ending in `/` (`./`).
-    pub suite: String,
-    pub components: Option<Vec<String>>,
-    /// ASCII-armored OpenPGP key the repository is signed with.
-    pub key: Option<String>,
-    /// Accept the repository unsigned (`[trusted=yes]`).
-    pub trusted: Option<bool>,
-}
-
-#[derive(DeJson, SerJson, Debug, Clone, PartialEq)]
-pub struct Certificate {
-    pub name: String,
-    pub pem: String,
-}
-
-/// A file to download, and what it must be.
+/// How the configurator is started: `program` is taken below the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    pub url: String,
-    pub sha256: String,
-    pub size: u64,
+pub(crate) struct Command {
+    pub(crate) program: InRoot,
+    pub(crate) args: Vec<String>,
 }
 
-/// How a package is installed, once the bundle is validated.
+impl Command {
+    /// As the bundle wrote it, for the receipt.
+    pub(crate) fn words(&self) -> Vec<String> {
+        let mut w = vec![self.program.as_str().to_string()];
+        w.extend(self.args.iter().cloned());
+        w
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Install {
+pub(crate) struct Package {
+    /// As the bundle names it: Rust's or Debian's name, or `any`.
+    pub(crate) arch: String,
+    pub(crate) kind: PackageKind,
+}
+
+/// What a package is, and so how it is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PackageKind {
     /// A single executable file, placed at `path`.
-    Exec { file: Download, path: String },
+    Exec { file: PackageFile, path: InRoot },
     /// A Debian package file, given to dpkg.
-    Deb { file: Download },
+    Deb { file: PackageFile },
     /// A package from the bundle's repositories, installed with apt-get.
     Apt { name: String },
 }
 
-impl Package {
-    /// What to do with this package; validate() made sure the fields are there.
-    pub fn install(&self) -> Install {
-        let file = || Download {
-            url: self.url.clone().unwrap_or_default(),
-            sha256: self.sha256.clone().unwrap_or_default().to_ascii_lowercase(),
-            size: self.size.unwrap_or_default(),
-        };
-        match self.kind.as_str() {
-            "exec" => Install::Exec {
-                file: file(),
-                path: self.path.clone().unwrap_or_default(),
-            },
-            "deb" => Install::Deb { file: file() },
-            _ => Install::Apt {
-                name: self.name.clone().unwrap_or_default(),
-            },
+/// The type of a package, as the bundle and the receipt spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PackageType {
+    Exec,
+    Deb,
+    Apt,
+}
+
+impl PackageType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PackageType::Exec => "exec",
+            PackageType::Deb => "deb",
+            PackageType::Apt => "apt",
         }
     }
+
+    pub(crate) fn from_name(name: &str) -> Option<PackageType> {
+        [PackageType::Exec, PackageType::Deb, PackageType::Apt]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+impl PackageKind {
+    pub(crate) fn package_type(&self) -> PackageType {
+        match self {
+            PackageKind::Exec { .. } => PackageType::Exec,
+            PackageKind::Deb { .. } => PackageType::Deb,
+            PackageKind::Apt { .. } => PackageType::Apt,
+        }
+    }
+}
+
+/// A file to download, and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackageFile {
+    /// Absolute, or relative to the bundle's URL.
+    pub(crate) url: String,
+    /// 64 lower-case hex digits.
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+}
+
+/// A Debian package repository, written as one sources.list line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Repository {
+    pub(crate) name: String,
+    /// `https://…` or `file:/…`; never plain http.
+    pub(crate) uri: String,
+    /// A suite (`stable`), or a flat repository's path ending in `/` (`./`).
+    pub(crate) suite: String,
+    pub(crate) components: Vec<String>,
+    /// ASCII-armored OpenPGP key the repository is signed with.
+    pub(crate) key: Option<String>,
+    /// Accept the repository unsigned (`[trusted=yes]`).
+    pub(crate) trusted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Certificate {
+    /// A plain file name (letters, digits, `.` `_` `-`).
+    pub(crate) name: String,
+    pub(crate) pem: String,
 }
 
 /// Parses and checks a bundle; the error is a phrase naming the problem.
-pub fn parse(bytes: &[u8]) -> Result<Bundle, String> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
-    let bundle = Bundle::deserialize_json(text)
+    let w = WireBundle::deserialize_json(text)
         .map_err(|e| format!("it is not a valid format-1 bundle ({e})"))?;
-    validate(&bundle)?;
-    Ok(bundle)
-}
-
-fn validate(b: &Bundle) -> Result<(), String> {
-    if b.format != FORMAT {
+    if w.format != FORMAT {
         return Err(format!(
             "it is format {}, and this preconf reads format {FORMAT}; update preconf or ask for a format-{FORMAT} bundle",
-            b.format
+            w.format
         ));
     }
-    let c = &b.configurator;
-    if c.command.first().is_none_or(|p| !p.starts_with('/')) {
-        return Err("configurator.command must start with an absolute path".into());
-    }
+    let user = w.user.unwrap_or_default();
+    Ok(Bundle {
+        holder: user.name.or(user.login),
+        device_id: w.device.and_then(|d| d.id),
+        configurator: configurator(w.configurator)?,
+        config_url: w
+            .config_url
+            .map(|u| Url::parse(&u).map_err(|e| format!("config_url '{u}' is not a URL: {e}")))
+            .transpose()?,
+        certificates: certificates(w.certificates.unwrap_or_default())?,
+        repositories: w
+            .repositories
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let name = r.name.clone();
+                repository(r).map_err(|why| format!("repositories[{i}] ('{name}') {why}"))
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn configurator(c: WireConfigurator) -> Result<Configurator, String> {
+    let (first, args) = c
+        .command
+        .split_first()
+        .ok_or("configurator.command is empty")?;
+    let program = InRoot::parse(first)
+        .ok_or("configurator.command must start with an absolute path without '..'")?;
     if c.packages.is_empty() {
         return Err("configurator.packages is empty".into());
     }
-    for (i, p) in c.packages.iter().enumerate() {
-        validate_package(p).map_err(|why| format!("configurator.packages[{i}] {why}"))?;
-    }
-    for (i, r) in b.repositories.iter().flatten().enumerate() {
-        validate_repository(r).map_err(|why| format!("repositories[{i}] ('{}') {why}", r.name))?;
-    }
-    for (i, cert) in b.certificates.iter().flatten().enumerate() {
-        if !is_file_name(&cert.name) {
-            return Err(format!(
-                "certificates[{i}].name '{}' is not a plain file name (letters, digits, . _ -)",
-                cert.name
-            ));
-        }
-        if !cert.pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(format!(
-                "certificates[{i}] ('{}') holds no PEM certificate",
-                cert.name
-            ));
-        }
-    }
-    if let Some(u) = &b.config_url {
-        Url::parse(u).map_err(|e| format!("config_url '{u}' is not a URL: {e}"))?;
-    }
-    Ok(())
+    let packages = c
+        .packages
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| package(p).map_err(|why| format!("configurator.packages[{i}] {why}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Configurator {
+        name: c.name,
+        packages,
+        command: Command {
+            program,
+            args: args.to_vec(),
+        },
+    })
 }
 
-fn validate_package(p: &Package) -> Result<(), String> {
-    match p.kind.as_str() {
-        "exec" | "deb" => {
-            if p.url.as_deref().is_none_or(str::is_empty) {
-                return Err(format!("is of type {} and needs a url", p.kind));
-            }
-            if p.size.is_none() {
-                return Err(format!("is of type {} and needs a size", p.kind));
-            }
-            let sha = p.sha256.as_deref().unwrap_or_default();
-            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err("needs a sha256 of 64 hex digits".into());
-            }
-        }
+fn package(p: WirePackage) -> Result<Package, String> {
+    let kind = match p.kind.as_str() {
+        "exec" => PackageKind::Exec {
+            file: package_file(&p)?,
+            path: p
+                .path
+                .as_deref()
+                .and_then(InRoot::parse)
+                .ok_or("is of type exec and needs an absolute path without '..'")?,
+        },
+        "deb" => PackageKind::Deb {
+            file: package_file(&p)?,
+        },
         "apt" => {
-            let name = p.name.as_deref().unwrap_or_default();
+            let name = p.name.unwrap_or_default();
             let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b);
             if name.len() < 2 || !name.bytes().all(ok) || name.starts_with(['-', '+', '.']) {
                 return Err("is of type apt and needs the name of a Debian package".into());
             }
+            PackageKind::Apt { name }
         }
         other => {
             return Err(format!(
                 "has type '{other}', which is not one of exec, deb, apt"
             ));
         }
-    }
-    if p.kind == "exec" {
-        match &p.path {
-            Some(path) if path.starts_with('/') && !path.split('/').any(|s| s == "..") => {}
-            _ => return Err("is of type exec and needs an absolute path without '..'".into()),
-        }
-    }
-    Ok(())
+    };
+    Ok(Package { arch: p.arch, kind })
 }
 
-fn validate_repository(r: &Repository) -> Result<(), String> {
+fn package_file(p: &WirePackage) -> Result<PackageFile, String> {
+    let url = p
+        .url
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| format!("is of type {} and needs a url", p.kind))?;
+    // Relative URLs are resolved against the bundle's URL later; any base
+    // shows whether it can be.
+    let base = Url::parse("https://bundle.invalid/b/").expect("a valid URL");
+    base.join(&url)
+        .map_err(|e| format!("has the url '{url}', which is not usable ({e})"))?;
+    let size = p
+        .size
+        .ok_or_else(|| format!("is of type {} and needs a size", p.kind))?;
+    let sha256 = p.sha256.as_deref().unwrap_or_default().to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("needs a sha256 of 64 hex digits".into());
+    }
+    Ok(PackageFile { url, sha256, size })
+}
+
+fn certificates(certs: Vec<WireCertificate>) -> Result<Vec<Certificate>, String> {
+    certs
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if !is_file_name(&c.name) {
+                return Err(format!(
+                    "certificates[{i}].name '{}' is not a plain file name (letters, digits, . _ -)",
+                    c.name
+                ));
+            }
+            if !c.pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!(
+                    "certificates[{i}] ('{}') holds no PEM certificate",
+                    c.name
+                ));
+            }
+            Ok(Certificate {
+                name: c.name,
+                pem: c.pem,
+            })
+        })
+        .collect()
+}
+
+fn repository(r: WireRepository) -> Result<Repository, String> {
+    validate_repository(&r)?;
+    Ok(Repository {
+        name: r.name,
+        uri: r.uri,
+        suite: r.suite,
+        components: r.components.unwrap_or_default(),
+        key: r.key,
+        trusted: r.trusted == Some(true),
+    })
+}
+
+fn validate_repository(r: &WireRepository) -> Result<(), String> {
     if !is_file_name(&r.name) {
         return Err("needs a name of letters, digits, . _ -".into());
     }
@@ -241,7 +322,7 @@ fn is_file_name(s: &str) -> bool {
 }
 
 /// Names an architecture goes by: Rust's own first, then Debian's.
-pub fn arch_names(rust_arch: &str) -> &'static [&'static str] {
+fn arch_names(rust_arch: &str) -> &'static [&'static str] {
     match rust_arch {
         "x86_64" => &["x86_64", "amd64"],
         "aarch64" => &["aarch64", "arm64"],
@@ -252,17 +333,100 @@ pub fn arch_names(rust_arch: &str) -> &'static [&'static str] {
     }
 }
 
-/// The package for this machine: its own architecture, else `any`.
-pub fn choose<'a>(c: &'a Configurator, rust_arch: &str) -> Result<&'a Package, String> {
-    let names = arch_names(rust_arch);
-    c.packages
-        .iter()
-        .find(|p| p.arch == rust_arch || names.contains(&p.arch.as_str()))
-        .or_else(|| c.packages.iter().find(|p| p.arch == "any"))
-        .ok_or_else(|| {
-            let offered: Vec<&str> = c.packages.iter().map(|p| p.arch.as_str()).collect();
-            format!("it has no package for this device's architecture {rust_arch} (offered: {}) and none for 'any'", offered.join(", "))
-        })
+impl Bundle {
+    /// The package for this machine: its own architecture, else `any`.
+    pub(crate) fn package_for(&self, rust_arch: &str) -> Result<&Package, String> {
+        let names = arch_names(rust_arch);
+        let packages = &self.configurator.packages;
+        packages
+            .iter()
+            .find(|p| p.arch == rust_arch || names.contains(&p.arch.as_str()))
+            .or_else(|| packages.iter().find(|p| p.arch == "any"))
+            .ok_or_else(|| {
+                let offered: Vec<&str> = packages.iter().map(|p| p.arch.as_str()).collect();
+                format!(
+                    "it has no package for this device's architecture {rust_arch} (offered: {}) and none for 'any'",
+                    offered.join(", ")
+                )
+            })
+    }
+
+    /// The step line: for whom, and which package.
+    pub(crate) fn describe(&self, pkg: &Package) -> String {
+        format!(
+            "for {}: configurator {} ({} package for {})",
+            self.holder.as_deref().unwrap_or("this device"),
+            self.configurator.name,
+            pkg.kind.package_type().name(),
+            pkg.arch
+        )
+    }
+}
+
+// nanoserde's derives expand to code clippy flags, and take no pub(super).
+#[expect(clippy::question_mark, reason = "nanoserde's derive code")]
+#[expect(unreachable_pub, reason = "nanoserde's derives need plain pub")]
+mod wire {
+    use nanoserde::DeJson;
+
+    // The bundle as the JSON has it; nothing outside this file sees these.
+
+    #[derive(DeJson)]
+    pub struct WireBundle {
+        pub format: u32,
+        pub user: Option<WireUser>,
+        pub device: Option<WireDevice>,
+        pub configurator: WireConfigurator,
+        pub config_url: Option<String>,
+        pub certificates: Option<Vec<WireCertificate>>,
+        pub repositories: Option<Vec<WireRepository>>,
+    }
+
+    #[derive(DeJson, Default)]
+    pub struct WireUser {
+        pub name: Option<String>,
+        pub login: Option<String>,
+    }
+
+    #[derive(DeJson)]
+    pub struct WireDevice {
+        pub id: Option<String>,
+    }
+
+    #[derive(DeJson)]
+    pub struct WireConfigurator {
+        pub name: String,
+        pub packages: Vec<WirePackage>,
+        pub command: Vec<String>,
+    }
+
+    #[derive(DeJson)]
+    pub struct WirePackage {
+        pub arch: String,
+        #[nserde(rename = "type")]
+        pub kind: String,
+        pub url: Option<String>,
+        pub sha256: Option<String>,
+        pub size: Option<u64>,
+        pub path: Option<String>,
+        pub name: Option<String>,
+    }
+
+    #[derive(DeJson)]
+    pub struct WireRepository {
+        pub name: String,
+        pub uri: String,
+        pub suite: String,
+        pub components: Option<Vec<String>>,
+        pub key: Option<String>,
+        pub trusted: Option<bool>,
+    }
+
+    #[derive(DeJson)]
+    pub struct WireCertificate {
+        pub name: String,
+        pub pem: String,
+    }
 }
 
 #[cfg(test)]
@@ -282,13 +446,18 @@ mod tests {
     #[test]
     fn parses_and_chooses() {
         let b = parse(GOOD.as_bytes()).unwrap();
-        assert_eq!(b.device.as_ref().unwrap().id.as_deref(), Some("DEV-0001"));
-        assert!(matches!(
-            choose(&b.configurator, "aarch64").unwrap().install(),
-            Install::Deb { .. }
-        ));
-        match choose(&b.configurator, "x86_64").unwrap().install() {
-            Install::Exec { file, path } => {
+        assert_eq!(b.device_id.as_deref(), Some("DEV-0001"));
+        assert_eq!(b.holder.as_deref(), Some("Jane Doe"));
+        assert_eq!(
+            b.configurator.command.words(),
+            ["/usr/bin/corp", "--enroll"]
+        );
+        match &b.package_for("aarch64").unwrap().kind {
+            PackageKind::Deb { file } => assert_eq!(file.sha256, "a".repeat(64)),
+            other => panic!("{other:?}"),
+        }
+        match &b.package_for("x86_64").unwrap().kind {
+            PackageKind::Exec { file, path } => {
                 assert_eq!(
                     (file.url.as_str(), file.size, path.as_str()),
                     ("pkgs/corp.sh", 5, "/usr/bin/corp")
@@ -308,24 +477,13 @@ mod tests {
 
     #[test]
     fn wrong_format_and_values() {
-        assert!(
-            parse(GOOD.replace("\"format\": 1", "\"format\": 2").as_bytes())
-                .unwrap_err()
-                .contains("format 2")
-        );
-        assert!(
-            parse(GOOD.replace("corp-root", "../x").as_bytes())
-                .unwrap_err()
-                .contains("file name")
-        );
-        assert!(
-            parse(
-                GOOD.replace("/usr/bin/corp\" }", "usr/bin/corp\" }")
-                    .as_bytes()
-            )
-            .unwrap_err()
-            .contains("absolute")
-        );
+        let err = |from: &str, to: &str| parse(GOOD.replace(from, to).as_bytes()).unwrap_err();
+        assert!(err("\"format\": 1", "\"format\": 2").contains("format 2"));
+        assert!(err("corp-root", "../x").contains("file name"));
+        assert!(err("/usr/bin/corp\" }", "usr/bin/corp\" }").contains("absolute"));
+        assert!(err("\"/usr/bin/corp\", \"--enroll\"", "\"/usr/../bin/corp\"").contains("'..'"));
+        assert!(err("\"/usr/bin/corp\", \"--enroll\"", "").contains("command is empty"));
+        assert!(err("pkgs/corp.sh", "https://[::1/x").contains("not usable"));
         assert!(parse(b"not json").is_err());
     }
 
@@ -343,12 +501,12 @@ mod tests {
         };
         let b = parse(with_repo(r#"{"name": "corp", "uri": "https://repo.example.com/debian", "suite": "stable", "components": ["main"]}"#).as_bytes()).unwrap();
         assert_eq!(
-            choose(&b.configurator, "aarch64").unwrap().install(),
-            Install::Apt {
+            b.package_for("aarch64").unwrap().kind,
+            PackageKind::Apt {
                 name: "corp-configurator".into()
             }
         );
-        assert_eq!(b.repositories.unwrap()[0].suite, "stable");
+        assert_eq!(b.repositories[0].suite, "stable");
         let e = parse(
             with_repo(
                 r#"{"name": "corp", "uri": "http://repo.example.com/debian", "suite": "stable"}"#,
@@ -376,7 +534,15 @@ mod tests {
     fn no_package_for_arch() {
         let mut b = parse(GOOD.as_bytes()).unwrap();
         b.configurator.packages.retain(|p| p.arch != "any");
-        let e = choose(&b.configurator, "x86_64").unwrap_err();
+        let e = b.package_for("x86_64").unwrap_err();
         assert!(e.contains("x86_64") && e.contains("arm64"), "{e}");
+    }
+
+    #[test]
+    fn package_types_round_trip() {
+        for t in [PackageType::Exec, PackageType::Deb, PackageType::Apt] {
+            assert_eq!(PackageType::from_name(t.name()), Some(t));
+        }
+        assert_eq!(PackageType::from_name("rpm"), None);
     }
 }

@@ -1,29 +1,26 @@
 //! The command line: subcommands, and flags that are settings keys.
 //!
-//! Flags are not defined here: every `--name` is a key of
-//! [`settings::KEYS`], so the command line is simply the highest-ranked
-//! settings provider, and `--help` is generated from that one table.
+//! Flags are not defined here: every `--name` is a settings [`Key`], so the
+//! command line is simply the highest-ranked settings provider, and
+//! `--help` is generated from that one table.
 
 use std::ffi::OsString;
 
 use crate::error::{Error, Result};
-use crate::settings::{self, Kind, Layer};
+use crate::settings::{self, Entry, Key, Kind, Layer, Provider, Value};
 
-/// Rank of the command line among settings providers: above all others.
-pub const RANK: i32 = 1000;
-
-pub enum Command {
+pub(crate) enum Command {
     Run(Layer),
     Status { layer: Layer, json: bool },
     Help,
     Version,
 }
 
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
-    use lexopt::Arg::{Long, Short, Value};
+pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+    use lexopt::Arg::{Long, Short, Value as Word};
 
     let mut parser = lexopt::Parser::from_iter(args);
-    let mut pairs = Vec::new();
+    let mut entries = Vec::new();
     let mut sub: Option<String> = None;
     let mut json = false;
     while let Some(arg) = parser.next().map_err(lexopt_error)? {
@@ -33,12 +30,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("json") if sub.as_deref() == Some("status") => json = true,
             Long(name) => {
                 let name = name.to_string();
-                let Some(key) = settings::key(&name) else {
+                let Some(key) = Key::from_name(&name) else {
                     return Err(Error::usage(format!(
                         "unknown option --{name}; see preconf --help."
                     )));
                 };
-                let value = match key.kind {
+                let value = match key.kind() {
                     Kind::Switch => "true".to_string(),
                     Kind::One(_) | Kind::Many(_) => {
                         let v = parser.value().map_err(lexopt_error)?;
@@ -46,14 +43,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                             .map_err(|_| Error::usage(format!("--{name} needs a UTF-8 value.")))?
                     }
                 };
-                pairs.push((key.name.to_string(), value));
+                entries.push(Entry {
+                    key,
+                    value: Value::Text(value),
+                    line: None,
+                });
             }
             Short(c) => {
                 return Err(Error::usage(format!(
                     "unknown option -{c}; see preconf --help."
                 )));
             }
-            Value(v) if sub.is_none() => {
+            Word(v) if sub.is_none() => {
                 let v = v.to_string_lossy().into_owned();
                 match v.as_str() {
                     "run" | "status" => sub = Some(v),
@@ -65,7 +66,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     }
                 }
             }
-            Value(v) => {
+            Word(v) => {
                 return Err(Error::usage(format!(
                     "unexpected argument '{}'; options take the form --name VALUE.",
                     v.to_string_lossy()
@@ -74,9 +75,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         }
     }
     let layer = Layer {
-        source: "the command line".to_string(),
-        rank: RANK,
-        pairs,
+        provider: Provider::CommandLine,
+        entries,
     };
     Ok(match sub.as_deref() {
         Some("status") => Command::Status { layer, json },
@@ -89,41 +89,33 @@ fn lexopt_error(e: lexopt::Error) -> Error {
 }
 
 /// Version, target, and what the vendor built in.
-pub fn version() -> String {
-    use crate::factory;
-    let defaults = if factory::PROPERTIES.is_empty() {
-        "none".to_string()
-    } else {
-        let pairs: Vec<String> = factory::PROPERTIES
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.join(", ")
-    };
+pub(crate) fn version() -> String {
     format!(
-        "preconf {} ({})\nfactory defaults: {defaults}\nembedded CA certificates: {}",
+        "preconf {} ({})\nfactory defaults: {}\nembedded CA certificates: {}",
         env!("CARGO_PKG_VERSION"),
-        factory::TARGET,
-        factory::CAS.len()
+        settings::TARGET,
+        settings::factory_defaults(),
+        settings::factory_ca_count()
     )
 }
 
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     let mut out = String::new();
     out.push_str(HELP_HEAD);
     let mut group = "";
-    for key in settings::KEYS {
-        if key.group != group {
-            group = key.group;
+    for &key in Key::ALL {
+        if key.group() != group {
+            group = key.group();
             out.push_str(&format!("\n{group}:\n"));
         }
-        let flag = match key.kind {
-            Kind::Switch => format!("--{}", key.name),
-            Kind::One(v) => format!("--{} {v}", key.name),
-            Kind::Many(v) => format!("--{} {v}...", key.name),
+        let name = key.name();
+        let flag = match key.kind() {
+            Kind::Switch => format!("--{name}"),
+            Kind::One(v) => format!("--{name} {v}"),
+            Kind::Many(v) => format!("--{name} {v}..."),
         };
         out.push_str(&format!("  {flag:<26}"));
-        wrap_into(&mut out, key.help, 28, 80);
+        wrap_into(&mut out, key.help(), 28, 80);
     }
     out.push_str(HELP_TAIL);
     out
@@ -182,9 +174,9 @@ Examples:
 
 Settings files:
   Every option is also a key of ROOT/etc/preconf/*.conf, one key=value per line
-  (a switch is key=true), and of the factory defaults built into this binary
-  (see --version). The command line wins over the files, the files over the
-  factory defaults.
+  (a switch is key=true or key=false), and of the factory defaults built into
+  this binary (see --version). The command line wins over the files, the files
+  over the factory defaults.
 
 Environment:
   PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
@@ -216,12 +208,14 @@ mod tests {
         else {
             panic!("expected run")
         };
+        let got: Vec<(Key, Value)> = l.entries.into_iter().map(|e| (e.key, e.value)).collect();
+        let text = |v: &str| Value::Text(v.into());
         assert_eq!(
-            l.pairs,
+            got,
             vec![
-                ("dns".to_string(), "127.0.0.1".to_string()),
-                ("yes".to_string(), "true".to_string()),
-                ("ca".to_string(), "a.pem".to_string()),
+                (Key::Dns, text("127.0.0.1")),
+                (Key::Yes, text("true")),
+                (Key::Ca, text("a.pem")),
             ]
         );
     }
@@ -244,8 +238,8 @@ mod tests {
     #[test]
     fn help_lists_every_key() {
         let h = help();
-        for k in settings::KEYS {
-            assert!(h.contains(&format!("--{}", k.name)), "{}", k.name);
+        for k in Key::ALL {
+            assert!(h.contains(&format!("--{}", k.name())), "{}", k.name());
         }
     }
 }

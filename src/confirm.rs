@@ -3,23 +3,27 @@
 
 use crate::domain;
 use crate::error::{Error, Exit, Result, Step};
-use crate::prompt::{DomainAnswer, Terminal};
+use crate::prompt::{DomainAnswer, Terminal, unanswerable};
 use crate::report::say;
 
 /// Confirms a domain learned from the network, or takes the one typed instead.
-pub fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<String> {
+pub(crate) fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result<String> {
     if yes {
         say(Step::Confirm, format!("{domain} (accepted by --yes)"));
         return Ok(domain);
     }
     let t = term.as_mut().ok_or_else(|| {
-        Error::new(Step::Confirm, Exit::Usage, format!("no terminal to confirm the domain {domain}; pass --yes to accept it, or --domain NAME."))
+        unanswerable(
+            Step::Confirm,
+            format!("no terminal to confirm the domain {domain}"),
+            "pass --yes to accept it, or --domain NAME",
+        )
     })?;
     let tty = |e: std::io::Error| {
-        Error::new(
+        unanswerable(
             Step::Confirm,
-            Exit::Usage,
-            format!("cannot ask on the terminal: {e}; pass --yes or --domain NAME."),
+            format!("cannot ask on the terminal: {e}"),
+            "pass --yes or --domain NAME",
         )
     };
     let chosen = loop {
@@ -29,7 +33,7 @@ pub fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result
             DomainAnswer::Other(d) => match domain::normalize(&d) {
                 Some(d) => break d,
                 None => t
-                    .say(&format!("'{d}' is not a domain name such as example.com."))
+                    .tell(&format!("'{d}' is not a domain name such as example.com."))
                     .map_err(tty)?,
             },
         }
@@ -39,11 +43,11 @@ pub fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) -> Result
 }
 
 /// Asks for the domain when the network gave none.
-pub fn ask(term: &mut Option<Terminal>) -> Result<String> {
+pub(crate) fn ask(term: &mut Option<Terminal>) -> Result<String> {
     let t = term.as_mut().ok_or_else(|| {
         Error::new(Step::Domain, Exit::Unavailable, "no DNS domain was found in the DHCP leases or resolv.conf; pass --domain NAME (or --server URL).")
     })?;
-    t.say("No company domain was learned from the network.")
+    t.tell("No company domain was learned from the network.")
         .ok();
     let d = type_domain(t)?;
     say(Step::Confirm, format!("{d} typed"));
@@ -55,16 +59,16 @@ fn type_domain(t: &mut Terminal) -> Result<String> {
         let typed = t
             .ask("Type your company domain (for example example.com): ")
             .map_err(|e| {
-                Error::new(
+                unanswerable(
                     Step::Confirm,
-                    Exit::Usage,
-                    format!("cannot ask on the terminal: {e}; pass --domain NAME."),
+                    format!("cannot ask on the terminal: {e}"),
+                    "pass --domain NAME",
                 )
             })?;
         match domain::normalize(&typed) {
             Some(d) => return Ok(d),
             None => t
-                .say(&format!(
+                .tell(&format!(
                     "'{typed}' is not a domain name such as example.com."
                 ))
                 .ok(),

@@ -5,17 +5,17 @@ use std::fmt;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Exit, Result, Step};
-use crate::prompt::Terminal;
+use crate::prompt::{Terminal, unanswerable};
 
-pub const ENV_PASSWORD: &str = "PRECONF_PASSWORD";
-pub const ENV_ASKPASS: &str = "PRECONF_ASKPASS";
+pub(crate) const ENV_PASSWORD: &str = "PRECONF_PASSWORD";
+pub(crate) const ENV_ASKPASS: &str = "PRECONF_ASKPASS";
 
 /// How many times a refused login is asked again, in all.
-pub const TRIES: u32 = 3;
+pub(crate) const TRIES: u32 = 3;
 
-pub struct Credentials {
-    pub login: String,
-    pub password: String,
+pub(crate) struct Credentials {
+    pub(crate) login: String,
+    pub(crate) password: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -28,7 +28,7 @@ impl fmt::Debug for Credentials {
 
 /// Where the password comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum PasswordSource {
     /// `PRECONF_PASSWORD`: one fixed value, so a refused login is final.
     Env(String),
     /// `PRECONF_ASKPASS`: a program, asked anew on each try.
@@ -36,40 +36,40 @@ pub enum Source {
     Terminal,
 }
 
-impl Source {
-    pub fn from_env() -> Source {
+impl PasswordSource {
+    pub(crate) fn from_env() -> PasswordSource {
         if let Some(p) = std::env::var_os(ENV_PASSWORD) {
-            return Source::Env(p.to_string_lossy().into_owned());
+            return PasswordSource::Env(p.to_string_lossy().into_owned());
         }
         match std::env::var(ENV_ASKPASS) {
-            Ok(prog) if !prog.is_empty() => Source::Askpass(prog),
-            _ => Source::Terminal,
+            Ok(prog) if !prog.is_empty() => PasswordSource::Askpass(prog),
+            _ => PasswordSource::Terminal,
         }
     }
 
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
-            Source::Env(_) => ENV_PASSWORD,
-            Source::Askpass(_) => ENV_ASKPASS,
-            Source::Terminal => "the terminal",
+            PasswordSource::Env(_) => ENV_PASSWORD,
+            PasswordSource::Askpass(_) => ENV_ASKPASS,
+            PasswordSource::Terminal => "the terminal",
         }
     }
 
     /// Whether asking again can give a different answer.
-    pub fn can_retry(&self) -> bool {
-        !matches!(self, Source::Env(_))
+    pub(crate) fn can_retry(&self) -> bool {
+        !matches!(self, PasswordSource::Env(_))
     }
 }
 
 /// Asks for credentials, once per try.
-pub struct Asker {
-    pub source: Source,
+pub(crate) struct Asker {
+    pub(crate) source: PasswordSource,
     login: Option<String>,
-    pub tries: u32,
+    pub(crate) tries: u32,
 }
 
 impl Asker {
-    pub fn new(source: Source, login: Option<String>) -> Asker {
+    pub(crate) fn new(source: PasswordSource, login: Option<String>) -> Asker {
         Asker {
             source,
             login,
@@ -79,7 +79,7 @@ impl Asker {
 
     /// Credentials for `server`. A typed login is asked again on each try,
     /// since it may be the typo.
-    pub fn ask(&mut self, server: &str, term: &mut Option<Terminal>) -> Result<Credentials> {
+    pub(crate) fn ask(&mut self, server: &str, term: &mut Option<Terminal>) -> Result<Credentials> {
         self.tries += 1;
         let login = match &self.login {
             Some(l) => l.clone(),
@@ -87,9 +87,9 @@ impl Asker {
         };
         let prompt = format!("Password for {login} at {server}: ");
         let password = match &self.source {
-            Source::Env(p) => p.clone(),
-            Source::Askpass(prog) => askpass(prog, &prompt)?,
-            Source::Terminal => terminal(term)?
+            PasswordSource::Env(p) => p.clone(),
+            PasswordSource::Askpass(prog) => askpass(prog, &prompt)?,
+            PasswordSource::Terminal => terminal(term)?
                 .password(&prompt)
                 .map_err(|e| tty_error(e.to_string()))?,
         };
@@ -100,7 +100,7 @@ impl Asker {
         let prompt = format!("Login for {server}: ");
         let login = match (&self.source, term.as_mut()) {
             (_, Some(t)) => t.ask(&prompt).map_err(|e| tty_error(e.to_string()))?,
-            (Source::Askpass(prog), None) => askpass(prog, &prompt)?,
+            (PasswordSource::Askpass(prog), None) => askpass(prog, &prompt)?,
             _ => return Err(tty_error("no terminal to ask the login on".into())),
         };
         if login.is_empty() {
@@ -120,11 +120,11 @@ fn terminal(term: &mut Option<Terminal>) -> Result<&mut Terminal> {
 }
 
 fn tty_error(what: String) -> Error {
-    Error::new(
+    unanswerable(
         Step::Credentials,
-        Exit::Usage,
-        format!(
-            "{what}; run preconf on a terminal, or set {ENV_ASKPASS} (or {ENV_PASSWORD}) and --user for unattended runs."
+        what,
+        &format!(
+            "run preconf on a terminal, or set {ENV_ASKPASS} (or {ENV_PASSWORD}) and --user for unattended runs"
         ),
     )
 }

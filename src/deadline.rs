@@ -20,7 +20,7 @@ fn now_ms() -> u64 {
 
 /// Starts the clock; `on_expiry` runs on the watchdog thread, then the
 /// process exits with the code it returns.
-pub fn arm(limit: Duration, on_expiry: fn() -> i32) {
+pub(crate) fn arm(limit: Duration, on_expiry: fn() -> i32) {
     LIMIT_MS.store(
         now_ms().saturating_add(limit.as_millis() as u64),
         Ordering::SeqCst,
@@ -39,7 +39,7 @@ pub fn arm(limit: Duration, on_expiry: fn() -> i32) {
 }
 
 /// Runs `f` (a question to the person) with the clock stopped.
-pub fn paused<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn paused<T>(f: impl FnOnce() -> T) -> T {
     PAUSED.fetch_add(1, Ordering::SeqCst);
     let t0 = now_ms();
     let out = f();

@@ -4,52 +4,131 @@
 //! an explicit URL, or the SRV record of the domain (RFC 2782 ordering,
 //! with the path from the TXT record at the same name, as in RFC 6763).
 
-use hickory_proto::rr::{RData, RecordType};
+use std::net::IpAddr;
 
-use crate::dns::{Dns, Failure};
+use hickory_proto::rr::{RData, RecordType};
+use url::Url;
+
+use crate::confirm;
+use crate::domain::{self, Nameservers};
 use crate::error::{Error, Exit, Result, Step};
-use crate::url::Url;
+use crate::net::dns::{Dns, LookupFailure};
+use crate::prompt::Terminal;
+use crate::report::say;
+use crate::settings::Settings;
 
 /// Where the server URL comes from.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum ServerSource {
     /// Named by the user or the settings: no DNS discovery.
     Explicit(Url),
     /// SRV `<service>.<domain>`.
     Srv { service: String, domain: String },
 }
 
-/// One server to try, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub url: Url,
-    /// SRV priority and weight, for the step line; none for explicit URLs.
-    pub srv: Option<(u16, u16)>,
-}
-
-impl Candidate {
-    pub fn host(&self) -> &str {
-        &self.url.host
+impl ServerSource {
+    /// The domain the person confirmed, which the guard holds servers to.
+    pub(crate) fn domain(&self) -> Option<&str> {
+        match self {
+            ServerSource::Explicit(_) => None,
+            ServerSource::Srv { domain, .. } => Some(domain),
+        }
     }
 }
 
-pub fn candidates(source: &Source, dns: &Dns) -> Result<Vec<Candidate>> {
-    match source {
-        Source::Explicit(url) => Ok(vec![Candidate {
+/// One server to try, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) url: Url,
+    /// SRV priority and weight, for the step line; none for explicit URLs.
+    srv: Option<(u16, u16)>,
+}
+
+impl Candidate {
+    pub(crate) fn host(&self) -> &str {
+        self.url.host_str().unwrap_or_default()
+    }
+}
+
+/// Steps 1 and 2 when needed: `--server`, or SRV under the domain learned
+/// from DHCP and confirmed by the person. Also the nameservers of the lease
+/// the domain came from, for a device without resolv.conf.
+pub(crate) fn source(
+    s: &Settings,
+    term: &mut Option<Terminal>,
+) -> Result<(ServerSource, Vec<IpAddr>)> {
+    if let Some(url) = &s.server {
+        say(
+            Step::Domain,
+            format!("not needed: the server is {url} (--server)"),
+        );
+        return Ok((ServerSource::Explicit(url.clone()), Vec::new()));
+    }
+    let mut lease_dns = Vec::new();
+    let domain = match &s.domain {
+        Some(d) => {
+            say(Step::Domain, format!("{d} (--domain)"));
+            d.clone()
+        }
+        None => match domain::learn(&s.lease_files, s.resolv_conf.as_deref())? {
+            Some(l) => {
+                say(Step::Domain, format!("{} (from {})", l.domain, l.source));
+                lease_dns = l.nameservers;
+                confirm::learned(l.domain, s.assume_yes, term)?
+            }
+            None => confirm::ask(term)?,
+        },
+    };
+    let source = ServerSource::Srv {
+        service: s.service.clone(),
+        domain,
+    };
+    Ok((source, lease_dns))
+}
+
+/// The servers to try, in order, said on the step line.
+pub(crate) fn candidates(
+    source: &ServerSource,
+    dns: &Dns,
+    nameservers: &Nameservers,
+) -> Result<Vec<Candidate>> {
+    let found = match source {
+        ServerSource::Explicit(url) => vec![Candidate {
             url: url.clone(),
             srv: None,
-        }]),
-        Source::Srv { service, domain } => from_srv(dns, &format!("{service}.{domain}")),
+        }],
+        ServerSource::Srv { service, domain } => {
+            say(Step::Discover, format!("asking {nameservers}"));
+            from_srv(dns, &format!("{service}.{domain}"))?
+        }
+    };
+    say(Step::Discover, describe(source, &found));
+    Ok(found)
+}
+
+fn describe(source: &ServerSource, cands: &[Candidate]) -> String {
+    let list: Vec<String> = cands
+        .iter()
+        .map(|c| match c.srv {
+            Some((p, w)) => format!("{} (priority {p}, weight {w})", c.url),
+            None => c.url.to_string(),
+        })
+        .collect();
+    match source {
+        ServerSource::Explicit(_) => format!("server {}", list.join(", ")),
+        ServerSource::Srv { service, domain } => {
+            format!("SRV {service}.{domain}: {}", list.join(", then "))
+        }
     }
 }
 
 /// One SRV record, as RFC 2782 orders them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Srv {
-    pub priority: u16,
-    pub weight: u16,
-    pub port: u16,
-    pub target: String,
+struct Srv {
+    priority: u16,
+    weight: u16,
+    port: u16,
+    target: String,
 }
 
 fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
@@ -105,18 +184,18 @@ fn from_srv(dns: &Dns, name: &str) -> Result<Vec<Candidate>> {
         .collect()
 }
 
-fn srv_error(name: &str, f: Failure) -> Error {
+fn srv_error(name: &str, f: LookupFailure) -> Error {
     let (exit, advice) = match f {
-        Failure::NoSuchName { .. } => (
+        LookupFailure::NoSuchName { .. } => (
             Exit::Unavailable,
             "check the domain, ask your IT admin to publish the SRV record, or pass --server URL",
         ),
-        Failure::Unreachable(_) => (
+        LookupFailure::Unreachable(_) => (
             Exit::TempFail,
             "check the network and --dns, then try again",
         ),
-        Failure::BadName(_) => (Exit::Usage, "check the domain and --service"),
-        Failure::NoNameserver => (Exit::Config, "check the network settings"),
+        LookupFailure::BadName(_) => (Exit::Usage, "check the domain and --service"),
+        LookupFailure::NoNameserver => (Exit::Config, "check the network settings"),
     };
     Error::new(Step::Discover, exit, format!("SRV {name}: {f}; {advice}."))
 }
@@ -125,7 +204,7 @@ fn srv_error(name: &str, f: Failure) -> Error {
 fn txt_path(dns: &Dns, name: &str) -> Result<String> {
     let records = match dns.query(name, RecordType::TXT) {
         Ok(r) => r,
-        Err(Failure::NoSuchName { .. }) => Vec::new(),
+        Err(LookupFailure::NoSuchName { .. }) => Vec::new(),
         Err(f) => return Err(srv_error(name, f)),
     };
     for r in &records {
@@ -147,7 +226,7 @@ fn txt_path(dns: &Dns, name: &str) -> Result<String> {
 /// RFC 2782 order: lowest priority first; within a priority, repeatedly pick
 /// a record at random with probability proportional to its weight (records
 /// of weight 0 placed first, so they keep a small chance).
-pub fn order(mut srvs: Vec<Srv>, rand: &mut dyn FnMut() -> u32) -> Vec<Srv> {
+fn order(mut srvs: Vec<Srv>, rand: &mut dyn FnMut() -> u32) -> Vec<Srv> {
     srvs.sort_by_key(|s| (s.priority, s.weight != 0));
     let mut out = Vec::with_capacity(srvs.len());
     while !srvs.is_empty() {

@@ -1,22 +1,24 @@
-//! Step 1: learn the DNS domain the network handed out by DHCP.
+//! Step 1: learn the DNS domain the network handed out by DHCP, and the
+//! nameservers to ask.
 //!
 //! Sources, first hit wins: DHCP lease files (dhclient's
 //! `option domain-name "x";`, systemd-networkd's and NetworkManager's
 //! `DOMAINNAME=x`), then resolv.conf's `domain` or first `search` entry.
 
+use std::fmt;
 use std::fs;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Exit, Result, Step};
 
 /// A domain and where it was found, for the step line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Learned {
-    pub domain: String,
-    pub source: String,
+pub(crate) struct Learned {
+    pub(crate) domain: String,
+    pub(crate) source: String,
     /// Nameservers the same DHCP lease named, if any.
-    pub nameservers: Vec<IpAddr>,
+    pub(crate) nameservers: Vec<IpAddr>,
 }
 
 /// Where lease files live when none is named: newest file wins.
@@ -27,11 +29,14 @@ const LEASE_GLOBS: &[(&str, &str)] = &[
     ("/var/lib/NetworkManager", ".lease"),
 ];
 
-pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Looks in the named lease files and resolv.conf, or in the well-known
 /// places when neither is named.
-pub fn learn(lease_files: &[PathBuf], resolv_conf: Option<&Path>) -> Result<Option<Learned>> {
+pub(crate) fn learn(
+    lease_files: &[PathBuf],
+    resolv_conf: Option<&Path>,
+) -> Result<Option<Learned>> {
     let explicit = !lease_files.is_empty() || resolv_conf.is_some();
     let leases = if explicit {
         for f in lease_files {
@@ -117,7 +122,7 @@ fn well_known_leases() -> Vec<PathBuf> {
 
 /// The domain in a lease file of either syntax. dhclient appends leases,
 /// so the last `domain-name` is the newest.
-pub fn from_lease(text: &str) -> Option<String> {
+fn from_lease(text: &str) -> Option<String> {
     let mut found = None;
     for line in text.lines() {
         let line = line.trim();
@@ -134,7 +139,7 @@ pub fn from_lease(text: &str) -> Option<String> {
 
 /// The nameservers of a lease (`DNS=a b`, `option domain-name-servers a, b;`),
 /// for devices whose DHCP client does not write resolv.conf (networkd).
-pub fn lease_nameservers(text: &str) -> Vec<IpAddr> {
+fn lease_nameservers(text: &str) -> Vec<IpAddr> {
     let mut found = Vec::new();
     for line in text.lines() {
         let line = line.trim();
@@ -154,7 +159,7 @@ pub fn lease_nameservers(text: &str) -> Vec<IpAddr> {
 
 /// resolv.conf: the last `domain` or `search` line counts (as in libc);
 /// from `search`, its first entry.
-pub fn from_resolv_conf(text: &str) -> Option<String> {
+fn from_resolv_conf(text: &str) -> Option<String> {
     let mut found = None;
     for line in text.lines() {
         let mut words = line.split_whitespace();
@@ -170,7 +175,7 @@ pub fn from_resolv_conf(text: &str) -> Option<String> {
 
 /// Lower-cases, drops a trailing dot, and rejects what is not a host name
 /// of at least two labels.
-pub fn normalize(name: &str) -> Option<String> {
+pub(crate) fn normalize(name: &str) -> Option<String> {
     let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
     let ok_label = |l: &str| {
         !l.is_empty()
@@ -188,10 +193,78 @@ pub fn normalize(name: &str) -> Option<String> {
 }
 
 /// True when `host` is `domain` or a name below it.
-pub fn is_within(host: &str, domain: &str) -> bool {
+pub(crate) fn is_within(host: &str, domain: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+/// The nameservers a run asks, and where they came from.
+pub(crate) struct Nameservers {
+    pub(crate) addrs: Vec<SocketAddr>,
+    from: String,
+}
+
+impl fmt::Display for Nameservers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.addrs.is_empty() {
+            return write!(f, "no nameserver (from {})", self.from);
+        }
+        let list: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        write!(f, "{} (from {})", list.join(", "), self.from)
+    }
+}
+
+/// `--dns`, else the nameservers of resolv.conf, else those of the DHCP
+/// lease the domain came from (systemd-networkd writes no resolv.conf).
+pub(crate) fn nameservers(
+    dns: &[SocketAddr],
+    resolv_conf: Option<&Path>,
+    lease: &[IpAddr],
+) -> Result<Nameservers> {
+    if !dns.is_empty() {
+        return Ok(Nameservers {
+            addrs: dns.to_vec(),
+            from: "--dns".into(),
+        });
+    }
+    let path = resolv_conf.unwrap_or(Path::new(RESOLV_CONF));
+    let from_resolv = match fs::read_to_string(path) {
+        Ok(text) => nameservers_of(&text),
+        // A device may have no resolv.conf yet; a named one must be there.
+        Err(_) if resolv_conf.is_none() => Vec::new(),
+        Err(e) => {
+            return Err(Error::new(
+                Step::Settings,
+                Exit::NoInput,
+                format!("cannot read {}: {e}; check --resolv-conf.", path.display()),
+            ));
+        }
+    };
+    if !from_resolv.is_empty() || lease.is_empty() {
+        return Ok(Nameservers {
+            addrs: from_resolv,
+            from: path.display().to_string(),
+        });
+    }
+    Ok(Nameservers {
+        addrs: lease.iter().map(|ip| SocketAddr::new(*ip, 53)).collect(),
+        from: "the DHCP lease".into(),
+    })
+}
+
+/// The nameservers of a resolv.conf text.
+fn nameservers_of(resolv_conf: &str) -> Vec<SocketAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next()).flatten()
+        })
+        // Drop an IPv6 zone ("fe80::1%eth0"): std cannot parse it.
+        .filter_map(|ip| ip.split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
 }
 
 #[cfg(test)]
@@ -243,6 +316,15 @@ mod tests {
         assert_eq!(normalize("a..b"), None);
         assert_eq!(normalize("bad name.example"), None);
         assert_eq!(normalize("ok-1.example."), Some("ok-1.example".into()));
+    }
+
+    #[test]
+    fn resolv_conf_nameservers() {
+        let t = "# x\nnameserver 192.0.2.1\nnameserver ::1\nnameserver fe80::1%eth0\nsearch example.com\n";
+        let ns = nameservers_of(t);
+        assert_eq!(ns.len(), 3);
+        assert_eq!(ns[0], "192.0.2.1:53".parse().unwrap());
+        assert_eq!(ns[1], "[::1]:53".parse().unwrap());
     }
 
     #[test]

@@ -8,12 +8,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
+use url::Url;
 
-use crate::bundle::Download;
+use crate::bundle::PackageFile;
 use crate::error::{Error, Exit, Result, Step};
-use crate::http::{self, Auth, Failure, Http};
-use crate::url::Url;
+use crate::net::http::{self, Auth, Http, HttpFailure};
 
 /// Read and write in pieces this big: large enough for throughput, small
 /// enough for a device with little memory.
@@ -22,54 +23,28 @@ const CHUNK: usize = 128 * 1024;
 const DEPTH: usize = 3;
 
 /// A verified package, waiting in the staging area.
-pub struct Staged {
-    pub path: PathBuf,
-    pub url: Url,
-    pub sha256: String,
-    pub size: u64,
+pub(crate) struct Staged {
+    pub(crate) path: PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
 }
 
-pub fn download(
+/// Downloads `pkg` from `url` into `staging` and verifies it. `auth` goes
+/// only to its own origin.
+pub(crate) fn package(
     http: &Http,
     url: &Url,
     auth: Option<&Auth>,
-    pkg: &Download,
+    pkg: &PackageFile,
     staging: &Path,
 ) -> Result<Staged> {
     fs::create_dir_all(staging).map_err(|e| io_error(staging, &e))?;
-    let name = url.file_name();
+    let name = file_name(url);
     let path = staging.join(format!("{}.part", pkg.sha256));
-    let resp = match http.get(url, auth) {
-        Ok((_, resp)) => resp,
-        Err(Failure::Status { code, url, .. }) => {
-            let exit = if code >= 500 {
-                Exit::TempFail
-            } else {
-                Exit::Unavailable
-            };
-            return Err(Error::new(
-                Step::Download,
-                exit,
-                format!(
-                    "{url} answered {code}; ask your IT admin to check the package URL in the bundle."
-                ),
-            ));
-        }
-        Err(Failure::Transport(why) | Failure::Untrusted(why)) => {
-            return Err(Error::new(
-                Step::Download,
-                Exit::TempFail,
-                format!("{url}: {why}; check the network and try again."),
-            ));
-        }
-        Err(Failure::Refused(why)) => {
-            return Err(Error::new(
-                Step::Download,
-                Exit::Unavailable,
-                format!("{why}; packages must be served over https."),
-            ));
-        }
-    };
+    let resp = http
+        .get(url, auth)
+        .map_err(|f| refused(f, auth.is_some()))?
+        .response;
     if let Some(len) = resp.body().content_length().filter(|&l| l > pkg.size) {
         return Err(too_big(
             name,
@@ -94,7 +69,6 @@ pub fn download(
     match result {
         Ok(sha256) => Ok(Staged {
             path,
-            url: url.clone(),
             sha256,
             size: pkg.size,
         }),
@@ -174,7 +148,7 @@ fn hash_and_write(
         let _ = empty.send(buf);
     }
     file.sync_all()?;
-    Ok(hex(&hasher.finalize()))
+    Ok(HEXLOWER.encode(&hasher.finalize()))
 }
 
 /// Reads until `buf` is full or the body ends: fewer, larger hand-overs.
@@ -250,6 +224,25 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
     )
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The last path segment, for file names in messages.
+fn file_name(url: &Url) -> &str {
+    url.path_segments()
+        .and_then(|mut s| s.rfind(|s| !s.is_empty()))
+        .unwrap_or("download")
+}
+
+/// A failed package request, in words for the download step; what it
+/// means (the exit code) is the one classification of `HttpFailure`.
+fn refused(f: HttpFailure, sent_login: bool) -> Error {
+    let exit = f.verdict().exit;
+    let advice = match (&f, exit) {
+        (HttpFailure::Status { code: 401, .. }, _) if !sent_login => {
+            "the login goes only to the server that accepted it; ask your IT admin to serve the package from there, or without a login"
+        }
+        (HttpFailure::Refused(_), _) => "packages must be served over https",
+        (_, Exit::TempFail) => "check the network and try again",
+        (_, Exit::Config) => "check --ca and --client-cert, or ask your IT admin",
+        _ => "ask your IT admin to check the package URL in the bundle",
+    };
+    Error::new(Step::Download, exit, format!("{f}; {advice}."))
 }

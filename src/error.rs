@@ -18,6 +18,7 @@ pub enum Step {
     Download,
     Install,
     Handoff,
+    State,
     Status,
     Deadline,
 }
@@ -37,6 +38,7 @@ impl Step {
             Step::Download => "download",
             Step::Install => "install",
             Step::Handoff => "handoff",
+            Step::State => "state",
             Step::Status => "status",
             Step::Deadline => "deadline",
         }
@@ -102,4 +104,4 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

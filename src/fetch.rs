@@ -1,30 +1,37 @@
 //! Step 6: fetch the bundle from the first server that answers, logging in
 //! with Basic auth; a refused login is asked again, a dead server is
 //! skipped for the next one.
+//!
+//! Where the login may go afterwards is decided here, once: only to the
+//! origin that accepted it (answered 2xx to a request that carried it).
+
+use ureq::http::Response;
+use url::Url;
 
 use crate::bundle::{self, Bundle};
 use crate::credentials::{Asker, Credentials, TRIES};
 use crate::discover::Candidate;
 use crate::error::{Error, Exit, Result, Step};
-use crate::http::{self, Auth, Failure, Http};
+use crate::net::http::{self, Auth, Http, HttpFailure};
 use crate::prompt::Terminal;
 use crate::report::say;
-use crate::url::Url;
 
 /// A bundle is a small JSON document; anything bigger is not one.
-pub const MAX_BUNDLE: u64 = 1024 * 1024;
+const MAX_BUNDLE: u64 = 1024 * 1024;
 
-pub struct Fetched {
-    pub server: Candidate,
+pub(crate) struct Fetched {
+    pub(crate) server: Candidate,
     /// Where the bundle finally came from (after redirects): relative
     /// package URLs are resolved against it.
-    pub url: Url,
-    pub bundle: Bundle,
-    pub raw: Vec<u8>,
-    pub credentials: Credentials,
+    pub(crate) url: Url,
+    pub(crate) bundle: Bundle,
+    pub(crate) raw: Vec<u8>,
+    /// The login, bound to the origin that accepted it; none when the
+    /// bundle came from another origin (a redirect), which never saw it.
+    pub(crate) auth: Option<Auth>,
 }
 
-pub fn fetch(
+pub(crate) fn fetch(
     http: &Http,
     candidates: &[Candidate],
     asker: &mut Asker,
@@ -46,101 +53,72 @@ pub fn fetch(
             asker.source.describe()
         ),
     );
-    let mut last = Tried {
-        why: String::new(),
-        untrusted: false,
-    };
+    let mut last = None;
     for (i, candidate) in candidates.iter().enumerate() {
         match from_server(http, candidate, &mut credentials, asker, term)? {
-            Answer::Bundle { url, bundle, raw } => {
-                say(Step::Fetch, format!("bundle from {url}"));
-                return Ok(Fetched {
-                    server: candidate.clone(),
-                    url,
-                    bundle: *bundle,
-                    raw,
-                    credentials,
-                });
+            Ok(fetched) => {
+                say(Step::Fetch, format!("bundle from {}", fetched.url));
+                return Ok(fetched);
             }
-            Answer::TryNext(tried) => last = tried,
-        }
-        let left = candidates.len() - i - 1;
-        if left > 0 {
-            say(
-                Step::Fetch,
-                format!("{}; trying the next server ({left} left)", last.why),
-            );
-        }
-    }
-    Err(none_answered(candidates.len(), &last))
-}
-
-/// What one server gave.
-enum Answer {
-    Bundle {
-        url: Url,
-        bundle: Box<Bundle>,
-        raw: Vec<u8>,
-    },
-    /// Why the next server should be tried.
-    TryNext(Tried),
-}
-
-/// A server that failed in a way another server may not.
-struct Tried {
-    why: String,
-    /// Its TLS could not be verified: a setup problem, not a network one.
-    untrusted: bool,
-}
-
-impl Tried {
-    fn network(why: String) -> Tried {
-        Tried {
-            why,
-            untrusted: false,
+            Err(failure) => {
+                let left = candidates.len() - i - 1;
+                if left > 0 {
+                    say(
+                        Step::Fetch,
+                        format!("{failure}; trying the next server ({left} left)"),
+                    );
+                }
+                last = Some(failure);
+            }
         }
     }
+    Err(none_answered(candidates.len(), last))
 }
 
-/// Asks one server for the bundle; a refused login is asked again. An
-/// error ends the run.
+/// Asks one server for the bundle; a refused login is asked again. The
+/// outer error ends the run; the inner one lets the next server be tried.
 fn from_server(
     http: &Http,
     candidate: &Candidate,
     credentials: &mut Credentials,
     asker: &mut Asker,
     term: &mut Option<Terminal>,
-) -> Result<Answer> {
+) -> Result<Result<Fetched, HttpFailure>> {
     let url = &candidate.url;
     loop {
-        let failure = match http.get(url, Some(&Auth::basic(url, credentials))) {
-            Ok((final_url, resp)) => {
-                return match read_bundle(resp, &final_url) {
-                    Ok((bundle, raw)) => Ok(Answer::Bundle {
-                        url: final_url,
-                        bundle: Box::new(bundle),
-                        raw,
-                    }),
-                    Err(Failed::Fatal(e)) => Err(e),
-                    Err(Failed::TryNext(why)) => {
-                        Ok(Answer::TryNext(Tried::network(format!("{url}: {why}"))))
-                    }
+        let auth = Auth::basic(url, &credentials.login, &credentials.password);
+        let failure = match http.get(url, Some(&auth)) {
+            Ok(got) => {
+                let (bundle, raw) = match read_bundle(got.response, &got.url)? {
+                    Ok(b) => b,
+                    Err(f) => return Ok(Err(f)),
                 };
+                return Ok(Ok(Fetched {
+                    server: candidate.clone(),
+                    url: got.url,
+                    bundle,
+                    raw,
+                    auth: got.authenticated.then_some(auth),
+                }));
             }
             Err(f) => f,
         };
-        if let Failure::Status { code: 401, .. } = failure {
+        if let HttpFailure::Status { code: 401, .. } = failure {
             login_refused(url, credentials, asker)?;
-            *credentials = asker.ask(&url.host, term)?;
+            *credentials = asker.ask(url.host_str().unwrap_or_default(), term)?;
             continue;
         }
-        return judge(failure, url, &credentials.login).map(Answer::TryNext);
+        if failure.verdict().next_server {
+            return Ok(Err(failure));
+        }
+        return Err(fatal(failure, &credentials.login));
     }
 }
 
 /// Says the login was refused; an error when no try is left.
 fn login_refused(url: &Url, credentials: &Credentials, asker: &Asker) -> Result<()> {
     let login = &credentials.login;
+    let host = url.host_str().unwrap_or_default();
     if asker.tries >= TRIES || !asker.source.can_retry() {
         let tries = if asker.tries == 1 {
             "1 try".to_string()
@@ -156,123 +134,95 @@ fn login_refused(url: &Url, credentials: &Credentials, asker: &Asker) -> Result<
             Step::Credentials,
             Exit::NoPerm,
             format!(
-                "{} refused the login {login} ({tries}); check the login and password{whose}.",
-                url.host
+                "{host} refused the login {login} ({tries}); check the login and password{whose}."
             ),
         ));
     }
     say(
         Step::Credentials,
-        format!("{} refused the login {login}; try again", url.host),
+        format!("{host} refused the login {login}; try again"),
     );
     Ok(())
 }
 
-/// What a failed request (other than 401) means: `Ok` to try the next
-/// server, or the error that ends the run.
-fn judge(failure: Failure, asked: &Url, login: &str) -> Result<Tried> {
-    match failure {
-        Failure::Transport(why) => Ok(Tried::network(format!("{asked}: {why}"))),
-        Failure::Untrusted(why) => Ok(Tried {
-            why: format!("{asked}: {why}"),
-            untrusted: true,
-        }),
-        Failure::Status { code, url, .. } if code >= 500 => {
-            Ok(Tried::network(format!("{url}: server error {code}")))
+/// A failure no other server can mend, in words for the fetch step.
+fn fatal(failure: HttpFailure, login: &str) -> Error {
+    let exit = failure.verdict().exit;
+    let message = match &failure {
+        HttpFailure::Status { code: 403, url } => format!(
+            "{url} refused access to {login} (403); ask your IT admin to enable this login."
+        ),
+        HttpFailure::Status { .. } => {
+            format!("{failure}, not a bundle; check the server URL or the TXT path= record.")
         }
-        Failure::Status {
-            code: 400,
-            url,
-            says,
-        } if says.contains("SSL certificate") => Err(device_certificate_refused(&url, &says)),
-        Failure::Status { code: 403, url, .. } => Err(Error::new(
-            Step::Fetch,
-            Exit::NoPerm,
-            format!(
-                "{url} refused access to {login} (403); ask your IT admin to enable this login."
-            ),
-        )),
-        Failure::Status { code, url, .. } => Err(Error::new(
-            Step::Fetch,
-            Exit::Unavailable,
-            format!(
-                "{url} answered {code}, not a bundle; check the server URL or the TXT path= record."
-            ),
-        )),
-        Failure::Refused(why) => Err(Error::new(
-            Step::Fetch,
-            Exit::Unavailable,
-            format!("{why}; the server must serve the bundle over https."),
-        )),
-    }
+        HttpFailure::Refused(_) => {
+            format!("{failure}; the server must serve the bundle over https.")
+        }
+        _ => format!("{failure}."),
+    };
+    Error::new(Step::Fetch, exit, message)
 }
 
-fn none_answered(n: usize, last: &Tried) -> Error {
-    let last_failure = &last.why;
-    if last.untrusted {
+fn none_answered(n: usize, last: Option<HttpFailure>) -> Error {
+    let Some(last) = last else {
         return Error::new(
             Step::Fetch,
-            Exit::Config,
-            format!(
-                "no configuration server could be verified ({n} tried; last: {last_failure}); check --ca and --client-cert, or ask your IT admin."
-            ),
+            Exit::Unavailable,
+            "no server to fetch the bundle from.",
         );
-    }
-    Error::new(
-        Step::Fetch,
-        Exit::TempFail,
-        format!(
-            "no configuration server answered ({n} tried; last: {last_failure}); check the network and try again later."
-        ),
-    )
-}
-
-/// nginx answers a missing or unverifiable client certificate with a 400
-/// page rather than a TLS alert; say what it means.
-fn device_certificate_refused(url: &Url, says: &str) -> Error {
-    let why = if says.contains("No required SSL certificate") {
-        "requires a device certificate; pass --client-cert and --client-key"
+    };
+    let exit = last.verdict().exit;
+    let (what, advice) = if exit == Exit::Config {
+        (
+            "could be verified",
+            "check --ca and --client-cert, or ask your IT admin",
+        )
     } else {
-        "did not accept the device certificate; check --client-cert (it must be issued by the CA the server trusts)"
+        ("answered", "check the network and try again later")
     };
     Error::new(
         Step::Fetch,
-        Exit::Config,
-        format!("{url} answered 400: it {why}."),
+        exit,
+        format!("no configuration server {what} ({n} tried; last: {last}); {advice}."),
     )
 }
 
-enum Failed {
-    Fatal(Error),
-    TryNext(String),
-}
-
+/// The body as a bundle. The outer error ends the run (the server sent
+/// something that is not a bundle); the inner one is a broken transfer.
 fn read_bundle(
-    resp: ureq::http::Response<ureq::Body>,
+    resp: Response<ureq::Body>,
     url: &Url,
-) -> Result<(Bundle, Vec<u8>), Failed> {
-    let raw = resp
+) -> Result<Result<(Bundle, Vec<u8>), HttpFailure>> {
+    let raw = match resp
         .into_body()
         .with_config()
         .limit(MAX_BUNDLE)
         .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => Failed::Fatal(Error::new(
+    {
+        Ok(raw) => raw,
+        Err(ureq::Error::BodyExceedsLimit(_)) => {
+            return Err(Error::new(
                 Step::Bundle,
                 Exit::DataErr,
                 format!(
                     "{url} sent more than {} KiB, which is not a bundle; check the server URL.",
                     MAX_BUNDLE / 1024
                 ),
-            )),
-            other => Failed::TryNext(http::describe(&other)),
-        })?;
+            ));
+        }
+        Err(other) => {
+            return Ok(Err(HttpFailure::Transport {
+                url: url.clone(),
+                why: http::describe(&other),
+            }));
+        }
+    };
     let bundle = bundle::parse(&raw).map_err(|why| {
-        Failed::Fatal(Error::new(
+        Error::new(
             Step::Bundle,
             Exit::DataErr,
             format!("the bundle from {url} is unusable: {why}; ask your IT admin to fix it."),
-        ))
+        )
     })?;
-    Ok((bundle, raw))
+    Ok(Ok((bundle, raw)))
 }

@@ -5,12 +5,12 @@
 use crate::discover::Candidate;
 use crate::domain;
 use crate::error::{Error, Exit, Result, Step};
-use crate::prompt::Terminal;
+use crate::prompt::{Terminal, unanswerable};
 use crate::report::say;
 
 /// Servers outside the confirmed domain get the person's say before any
 /// credential goes to them.
-pub fn check(
+pub(crate) fn check(
     cands: Vec<Candidate>,
     domain: Option<&str>,
     yes: bool,
@@ -40,10 +40,10 @@ pub fn check(
         let ask =
             format!("The configuration server {host} is outside {domain}. Send your login to it?");
         let ok = t.yes_no(&ask, false).map_err(|e| {
-            Error::new(
+            unanswerable(
                 Step::Guard,
-                Exit::NoPerm,
-                format!("cannot ask on the terminal: {e}."),
+                format!("cannot ask on the terminal: {e}"),
+                "pass --yes to accept servers outside your domain",
             )
         })?;
         if ok {

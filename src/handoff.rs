@@ -6,41 +6,75 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use url::Url;
+
+use crate::bundle::Bundle;
 use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
-use crate::error::{Error, Exit, Step};
+use crate::error::{Error, Exit, Result, Step};
+use crate::report::say;
+use crate::state::State;
 
 /// What the configurator is started with.
-pub struct Handoff {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(&'static str, String)>,
+pub(crate) struct Handoff {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
 }
 
 impl Handoff {
-    /// `command[0]` is taken below `root`, like every path the run writes.
-    pub fn new(
-        command: &[String],
+    /// The bundle's command, its program taken below `root` like every
+    /// path the run writes, and the environment that tells it what the run
+    /// found: where the bundle and certificates are, which server answered.
+    pub(crate) fn new(
+        bundle: &Bundle,
+        server: &Url,
         root: &Path,
-        env: Vec<(&'static str, String)>,
-    ) -> Option<Handoff> {
-        let (first, rest) = command.split_first()?;
-        let program = crate::files::under_root(root, first)?;
-        Some(Handoff {
-            program,
-            args: rest.to_vec(),
-            env,
-        })
+        state: &State,
+        device_id: Option<&str>,
+    ) -> Handoff {
+        let command = &bundle.configurator.command;
+        let device_id = bundle.device_id.as_deref().or(device_id);
+        let config_url = bundle.config_url.as_ref().map(Url::to_string);
+        Handoff {
+            program: command.program.under(root),
+            args: command.args.clone(),
+            env: vec![
+                ("PRECONF_BUNDLE", state.bundle().display().to_string()),
+                (
+                    "PRECONF_DEVICE_ID",
+                    device_id.unwrap_or_default().to_string(),
+                ),
+                ("PRECONF_CONFIG_URL", config_url.unwrap_or_default()),
+                ("PRECONF_SERVER", server.to_string()),
+                ("PRECONF_CERT_DIR", state.certs().display().to_string()),
+                ("PRECONF_ROOT", root.display().to_string()),
+            ],
+        }
     }
 
-    /// The command line as a shell would take it, for --no-exec.
-    pub fn shell_line(&self) -> String {
+    /// Starts the configurator in place of this process; with `no_exec`,
+    /// returns its command line instead.
+    pub(crate) fn start(&self, no_exec: bool) -> Result<String> {
+        if no_exec {
+            say(
+                Step::Handoff,
+                "not starting the configurator (--no-exec); its command is on stdout",
+            );
+            return Ok(self.shell_line());
+        }
+        say(Step::Handoff, format!("starting {}", self.shell_line()));
+        Err(self.exec())
+    }
+
+    /// The command line as a shell would take it.
+    fn shell_line(&self) -> String {
         let mut words = vec![quote(&self.program.to_string_lossy())];
         words.extend(self.args.iter().map(|a| quote(a)));
         words.join(" ")
     }
 
     /// Replaces this process; returns only on failure.
-    pub fn exec(&self) -> Error {
+    fn exec(&self) -> Error {
         let err = Command::new(&self.program)
             .args(&self.args)
             .env_remove(ENV_PASSWORD)
@@ -76,17 +110,11 @@ mod tests {
 
     #[test]
     fn quoting() {
-        let h = Handoff::new(
-            &[
-                "/usr/bin/c".into(),
-                "--x=1".into(),
-                "it's".into(),
-                "".into(),
-            ],
-            Path::new("/r"),
-            vec![],
-        )
-        .unwrap();
+        let h = Handoff {
+            program: "/r/usr/bin/c".into(),
+            args: vec!["--x=1".into(), "it's".into(), "".into()],
+            env: vec![],
+        };
         assert_eq!(h.shell_line(), r"/r/usr/bin/c --x=1 'it'\''s' ''");
     }
 }

@@ -3,51 +3,42 @@
 //! verified TLS, downloads and verifies the company's real configurator,
 //! installs it and hands control to it.
 //!
-//! The modules follow a run: [`domain`], [`confirm`], [`discover`],
-//! [`guard`], [`credentials`], [`fetch`] and [`bundle`], [`download`],
-//! [`install`] (or [`apt`]), [`handoff`], tied together by [`run`]. Where settings come from is [`settings`]; where the
-//! server URL comes from is [`discover::Source`].
+//! The modules follow a run: `domain`, `confirm`, `discover`, `guard`,
+//! `credentials`, `fetch` and `bundle`, `download`, `install`, `handoff`,
+//! tied together by `run`. Below them: `net` (DNS, HTTPS, trust: the wire),
+//! `settings` (keys and their providers) and `state` (the state directory
+//! and atomic files). Neither `net` nor `state` knows the steps.
 
 #![forbid(unsafe_code)]
-// Step functions return our one Error type, whose size is dominated by
-// its message String; boxing it would buy nothing.
-#![allow(clippy::result_large_err)]
+#![deny(unreachable_pub)]
 
-pub mod apt;
-// nanoserde's derives expand to code that clippy::question_mark flags.
-#[allow(clippy::question_mark)]
-pub mod bundle;
-pub mod cli;
-pub mod confirm;
-pub mod credentials;
-pub mod deadline;
-pub mod discover;
-pub mod dns;
-pub mod domain;
-pub mod download;
-pub mod error;
-pub mod factory;
-pub mod fetch;
-pub mod files;
-pub mod guard;
-pub mod handoff;
-pub mod http;
-pub mod install;
-pub mod keys;
-pub mod prompt;
-pub mod report;
-pub mod run;
-pub mod settings;
-#[allow(clippy::question_mark)]
-pub mod state;
-pub mod status;
-pub mod tls;
-pub mod url;
+mod bundle;
+mod cli;
+mod confirm;
+mod credentials;
+mod deadline;
+mod device;
+mod discover;
+mod domain;
+mod download;
+mod error;
+mod fetch;
+mod guard;
+mod handoff;
+mod install;
+mod net;
+mod prompt;
+mod report;
+mod run;
+mod settings;
+mod state;
+mod status;
+
+pub use crate::error::{Error, Exit, Step};
 
 use std::ffi::OsString;
 
 use cli::Command;
-use error::Error;
 
 /// The whole program: parses `args`, runs, and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {

@@ -1,26 +1,35 @@
 //! Questions to the person holding the device, on the terminal (/dev/tty),
 //! so they work whatever stdin and stdout are connected to.
 
+use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 
 use crate::deadline;
+use crate::error::{Error, Exit, Step};
 
-pub struct Terminal {
+/// The one error for a question that cannot be asked (no terminal, or the
+/// terminal failed): a usage error, since the way out is a terminal or a
+/// flag, which `instead` names.
+pub(crate) fn unanswerable(step: Step, why: impl Display, instead: &str) -> Error {
+    Error::new(step, Exit::Usage, format!("{why}; {instead}."))
+}
+
+pub(crate) struct Terminal {
     reader: BufReader<File>,
     writer: File,
 }
 
 /// What the person said to "Is your company domain X?".
 #[derive(Debug, PartialEq, Eq)]
-pub enum DomainAnswer {
+pub(crate) enum DomainAnswer {
     Yes,
     No,
     Other(String),
 }
 
 impl Terminal {
-    pub fn open() -> io::Result<Terminal> {
+    pub(crate) fn open() -> io::Result<Terminal> {
         let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
         Ok(Terminal {
             writer: tty.try_clone()?,
@@ -29,7 +38,7 @@ impl Terminal {
     }
 
     /// Asks a question and returns the trimmed answer line.
-    pub fn ask(&mut self, question: &str) -> io::Result<String> {
+    pub(crate) fn ask(&mut self, question: &str) -> io::Result<String> {
         deadline::paused(|| {
             write!(self.writer, "{question}")?;
             self.writer.flush()?;
@@ -45,7 +54,7 @@ impl Terminal {
     }
 
     /// A yes/no question; an empty answer takes `default`.
-    pub fn yes_no(&mut self, question: &str, default: bool) -> io::Result<bool> {
+    pub(crate) fn yes_no(&mut self, question: &str, default: bool) -> io::Result<bool> {
         let hint = if default { "[Y/n]" } else { "[y/N]" };
         loop {
             match self
@@ -61,7 +70,7 @@ impl Terminal {
         }
     }
 
-    pub fn confirm_domain(&mut self, domain: &str) -> io::Result<DomainAnswer> {
+    pub(crate) fn confirm_domain(&mut self, domain: &str) -> io::Result<DomainAnswer> {
         let a = self.ask(&format!(
             "Is your company domain {domain}? [Y/n or type another] "
         ))?;
@@ -72,12 +81,12 @@ impl Terminal {
         })
     }
 
-    pub fn say(&mut self, line: &str) -> io::Result<()> {
+    pub(crate) fn tell(&mut self, line: &str) -> io::Result<()> {
         writeln!(self.writer, "{line}")
     }
 
     /// Reads a secret with echo off.
-    pub fn password(&mut self, prompt: &str) -> io::Result<String> {
+    pub(crate) fn password(&mut self, prompt: &str) -> io::Result<String> {
         deadline::paused(|| rpassword::prompt_password(prompt))
     }
 }

@@ -3,6 +3,6 @@
 
 use crate::error::Step;
 
-pub fn say(step: Step, message: impl std::fmt::Display) {
+pub(crate) fn say(step: Step, message: impl std::fmt::Display) {
     eprintln!("preconf: {}: {message}", step.name());
 }

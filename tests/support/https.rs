@@ -146,7 +146,7 @@ fn serve(
     if let Some((user, pass)) = &spec.auth {
         let want = format!(
             "Basic {}",
-            preconf::http::base64(format!("{user}:{pass}").as_bytes())
+            data_encoding::BASE64.encode(format!("{user}:{pass}").as_bytes())
         );
         if headers.get("authorization") != Some(&want) {
             return respond(

@@ -16,7 +16,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 /// Why a name has no answer.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum LookupFailure {
     /// The name does not exist (NXDOMAIN), said by `server`.
     NoSuchName { server: SocketAddr },
     /// No nameserver gave a usable answer; the last problem, per server.
@@ -27,16 +27,18 @@ pub enum Failure {
     NoNameserver,
 }
 
-impl fmt::Display for Failure {
+impl fmt::Display for LookupFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::NoSuchName { server } => write!(f, "no such name (NXDOMAIN from {server})"),
-            Failure::Unreachable(why) => {
+            LookupFailure::NoSuchName { server } => {
+                write!(f, "no such name (NXDOMAIN from {server})")
+            }
+            LookupFailure::Unreachable(why) => {
                 let parts: Vec<String> = why.iter().map(|(s, e)| format!("{s}: {e}")).collect();
                 write!(f, "no nameserver answered ({})", parts.join("; "))
             }
-            Failure::BadName(e) => write!(f, "not a valid DNS name ({e})"),
-            Failure::NoNameserver => write!(
+            LookupFailure::BadName(e) => write!(f, "not a valid DNS name ({e})"),
+            LookupFailure::NoNameserver => write!(
                 f,
                 "no nameserver is configured (resolv.conf names none; pass --dns IP)"
             ),
@@ -45,7 +47,7 @@ impl fmt::Display for Failure {
 }
 
 #[derive(Debug, Clone)]
-pub struct Dns {
+pub(crate) struct Dns {
     servers: Vec<SocketAddr>,
     timeout: Duration,
 }
@@ -54,16 +56,16 @@ pub struct Dns {
 const ATTEMPTS: u32 = 2;
 
 impl Dns {
-    pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Dns {
+    pub(crate) fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Dns {
         Dns { servers, timeout }
     }
 
     /// The answer records of `rtype` for `name` (following CNAMEs the server
     /// included). An existing name without such records gives an empty list.
-    pub fn query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, Failure> {
-        let qname = Name::from_ascii(name).map_err(|e| Failure::BadName(e.to_string()))?;
+    pub(crate) fn query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, LookupFailure> {
+        let qname = Name::from_ascii(name).map_err(|e| LookupFailure::BadName(e.to_string()))?;
         if self.servers.is_empty() {
-            return Err(Failure::NoNameserver);
+            return Err(LookupFailure::NoNameserver);
         }
         let mut problems = Vec::new();
         for &server in &self.servers {
@@ -78,7 +80,7 @@ impl Dns {
                                 .map(|r| r.data().clone())
                                 .collect());
                         }
-                        ResponseCode::NXDomain => return Err(Failure::NoSuchName { server }),
+                        ResponseCode::NXDomain => return Err(LookupFailure::NoSuchName { server }),
                         // SERVFAIL, REFUSED, …: this server will not help; try the next.
                         code => {
                             problems.push((server, format!("answered {code}")));
@@ -90,11 +92,11 @@ impl Dns {
             }
         }
         problems.dedup_by(|a, b| a.0 == b.0);
-        Err(Failure::Unreachable(problems))
+        Err(LookupFailure::Unreachable(problems))
     }
 
     /// The IPv4 and IPv6 addresses of `host`, IPv4 first.
-    pub fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, Failure> {
+    pub(crate) fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, LookupFailure> {
         let v4 = self.query(host, RecordType::A);
         let v6 = self.query(host, RecordType::AAAA);
         let mut out = Vec::new();
@@ -197,32 +199,9 @@ fn timeout_as_such(e: io::Error) -> io::Error {
     }
 }
 
-/// The nameservers of a resolv.conf text.
-pub fn nameservers_of(resolv_conf: &str) -> Vec<SocketAddr> {
-    resolv_conf
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some("nameserver")).then(|| w.next()).flatten()
-        })
-        // Drop an IPv6 zone ("fe80::1%eth0"): std cannot parse it.
-        .filter_map(|ip| ip.split('%').next()?.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolv_conf_nameservers() {
-        let t = "# x\nnameserver 192.0.2.1\nnameserver ::1\nnameserver fe80::1%eth0\nsearch example.com\n";
-        let ns = nameservers_of(t);
-        assert_eq!(ns.len(), 3);
-        assert_eq!(ns[0], "192.0.2.1:53".parse().unwrap());
-        assert_eq!(ns[1], "[::1]:53".parse().unwrap());
-    }
 
     #[test]
     fn request_round_trips() {

@@ -12,14 +12,21 @@ use std::process::Command;
 
 use crate::bundle::Repository;
 use crate::error::{Error, Exit, Result, Step};
-use crate::files;
-use crate::install::{prepare_dpkg_root, run_tool};
+use crate::state::files;
+
+use super::dpkg::prepare_root;
+use super::package_tool;
 
 /// Where the bundle's repositories are written, below the root.
-pub const SOURCES: &str = "etc/apt/sources.list.d/preconf.list";
+const SOURCES: &str = "etc/apt/sources.list.d/preconf.list";
 const KEYRINGS: &str = "etc/apt/keyrings";
 
-pub fn install(name: &str, repos: &[Repository], root: &Path, state: &Path) -> Result<String> {
+pub(super) fn from_repositories(
+    name: &str,
+    repos: &[Repository],
+    root: &Path,
+    state: &Path,
+) -> Result<String> {
     write_sources(repos, root)?;
     let config = if root == Path::new("/") {
         None
@@ -48,7 +55,7 @@ fn write_sources(repos: &[Repository], root: &Path) -> Result<()> {
             write(&root.join(&file[1..]), key.as_bytes(), 0o644)?;
             options.push(format!("signed-by={file}"));
         }
-        if r.trusted == Some(true) {
+        if r.trusted {
             options.push("trusted=yes".to_string());
         }
         let options = if options.is_empty() {
@@ -56,7 +63,7 @@ fn write_sources(repos: &[Repository], root: &Path) -> Result<()> {
         } else {
             format!("[{}] ", options.join(" "))
         };
-        let components = r.components.as_deref().unwrap_or_default().join(" ");
+        let components = r.components.join(" ");
         list.push_str(format!("deb {options}{} {} {components}", r.uri, r.suite).trim_end());
         list.push('\n');
     }
@@ -65,7 +72,7 @@ fn write_sources(repos: &[Repository], root: &Path) -> Result<()> {
 
 /// An apt configuration that keeps apt and dpkg inside `root`.
 fn confine(root: &Path, state: &Path) -> Result<PathBuf> {
-    prepare_dpkg_root(root)?;
+    prepare_root(root)?;
     for d in [
         "etc/apt/apt.conf.d",
         "etc/apt/preferences.d",
@@ -98,7 +105,7 @@ fn apt_get(args: &[&str], config: Option<&Path>) -> Result<()> {
     if let Some(c) = config {
         cmd.env("APT_CONFIG", c);
     }
-    let status = run_tool(cmd, "apt-get", "an apt package needs apt on the device")?;
+    let status = package_tool(cmd, "apt-get", "an apt package needs apt on the device")?;
     if !status.success() {
         return Err(Error::new(
             Step::Install,

@@ -17,26 +17,30 @@ const SYSTEM_STORES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
-use crate::factory::CAS as EMBEDDED_CAS;
-
-pub struct Trust {
-    pub cas: Vec<PathBuf>,
-    pub system_roots: bool,
-    pub client: Option<(PathBuf, PathBuf)>,
+/// Whom to trust, as the settings say.
+pub(crate) struct Trust {
+    /// CA certificates built into the binary (DER).
+    pub(crate) embedded: &'static [&'static [u8]],
+    pub(crate) cas: Vec<PathBuf>,
+    pub(crate) system_roots: bool,
+    /// Device certificate and key, for mutual TLS.
+    pub(crate) client: Option<(PathBuf, PathBuf)>,
 }
 
 /// A ready TLS configuration and a line describing it.
-pub struct Tls {
-    pub config: TlsConfig,
-    pub summary: String,
+pub(crate) struct Tls {
+    pub(crate) config: TlsConfig,
+    pub(crate) summary: String,
 }
 
-pub fn configure(trust: &Trust) -> Result<Tls> {
+/// Reads and checks every certificate and key: a run calls it before its
+/// first question and its first packet, so a bad file fails at once.
+pub(crate) fn configure(trust: &Trust) -> Result<Tls> {
     let mut roots = Vec::new();
     let mut from = Vec::new();
-    roots.extend(EMBEDDED_CAS.iter().map(|der| Certificate::from_der(der)));
-    if !EMBEDDED_CAS.is_empty() {
-        from.push(format!("{} built in", EMBEDDED_CAS.len()));
+    roots.extend(trust.embedded.iter().map(|der| Certificate::from_der(der)));
+    if !trust.embedded.is_empty() {
+        from.push(format!("{} built in", trust.embedded.len()));
     }
     for path in &trust.cas {
         let found = certificates(&read(path, "--ca")?, path)?;

@@ -8,14 +8,14 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically with the given mode.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     via_temp(path, |tmp| write_new(tmp, mode, |f| f.write_all(bytes)))
 }
 
 /// Moves the (already synced) file at `from` to `path` atomically with the
 /// given mode: a rename when both are on one file system, so a large package
 /// is not written twice; a copy otherwise.
-pub fn move_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
+pub(crate) fn move_atomic(from: &Path, path: &Path, mode: u32) -> io::Result<()> {
     via_temp(path, |tmp| match fs::rename(from, tmp) {
         Ok(()) => {
             fs::set_permissions(tmp, fs::Permissions::from_mode(mode))?;
@@ -74,41 +74,56 @@ fn temp_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Creates a directory (and parents) readable only by its owner.
-pub fn private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
-/// `root` + an absolute path from a bundle, refusing anything that could
-/// step outside `root` (`..`) or is relative.
-pub fn under_root(root: &Path, path: &str) -> Option<PathBuf> {
-    let p = Path::new(path);
-    if !p.is_absolute() {
-        return None;
-    }
-    let mut out = root.to_path_buf();
-    let mut depth = 0;
-    for c in p.components() {
-        match c {
-            Component::RootDir => {}
-            Component::Normal(n) => {
-                out.push(n);
-                depth += 1;
-            }
-            Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
+/// An absolute path from outside data (a bundle), checked once: absolute,
+/// no `..`, not `/` itself. It can only ever name a place below a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InRoot(String);
+
+impl InRoot {
+    pub(crate) fn parse(path: &str) -> Option<InRoot> {
+        let p = Path::new(path);
+        if !p.is_absolute() {
+            return None;
         }
+        let mut depth = 0;
+        for c in p.components() {
+            match c {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(_) => depth += 1,
+                Component::ParentDir | Component::Prefix(_) => return None,
+            }
+        }
+        (depth > 0).then(|| InRoot(path.to_string()))
     }
-    (depth > 0).then_some(out)
+
+    /// This path below `root`.
+    pub(crate) fn under(&self, root: &Path) -> PathBuf {
+        let mut out = root.to_path_buf();
+        for c in Path::new(&self.0).components() {
+            if let Component::Normal(n) = c {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Reads at most `limit` bytes of a file, for files this tool wrote itself.
-pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     File::open(path)?.take(limit).read_to_end(&mut buf)?;
     Ok(buf)
@@ -121,16 +136,15 @@ mod tests {
     #[test]
     fn root_confinement() {
         let r = Path::new("/r");
+        let under = |p: &str| InRoot::parse(p).map(|p| p.under(r));
+        assert_eq!(under("/usr/bin/x"), Some(PathBuf::from("/r/usr/bin/x")));
+        assert_eq!(under("/usr/./bin//x"), Some(PathBuf::from("/r/usr/bin/x")));
+        assert_eq!(under("/usr/../../etc/passwd"), None);
+        assert_eq!(under("usr/bin/x"), None);
+        assert_eq!(under("/"), None);
         assert_eq!(
-            under_root(r, "/usr/bin/x"),
-            Some(PathBuf::from("/r/usr/bin/x"))
-        );
-        assert_eq!(under_root(r, "/usr/../../etc/passwd"), None);
-        assert_eq!(under_root(r, "usr/bin/x"), None);
-        assert_eq!(under_root(r, "/"), None);
-        assert_eq!(
-            under_root(Path::new("/"), "/usr/bin/x"),
-            Some(PathBuf::from("/usr/bin/x"))
+            InRoot::parse("/usr/bin/x").unwrap().under(Path::new("/")),
+            PathBuf::from("/usr/bin/x")
         );
     }
 

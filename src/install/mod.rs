@@ -1,0 +1,109 @@
+//! Steps 7 and 8: get the configurator package onto the device. A file
+//! package (`exec`, `deb`) is downloaded and verified, then placed or
+//! given to dpkg; an `apt` package is installed by apt-get from the
+//! bundle's repositories. The package goes first, the bundle and
+//! certificates after: if it fails, an earlier run's state stays as it was.
+
+mod apt;
+mod dpkg;
+mod exec;
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+
+use url::Url;
+
+use crate::bundle::{Package, PackageFile, PackageKind};
+use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
+use crate::download::{self, Staged};
+use crate::error::{Error, Exit, Result, Step};
+use crate::fetch::Fetched;
+use crate::net::http::Http;
+use crate::report::say;
+use crate::state::{Installed, State};
+
+/// Installs `pkg`, from the bundle `fetched` brought, below `root`.
+pub(crate) fn package(
+    pkg: &Package,
+    fetched: &Fetched,
+    http: &Http,
+    root: &Path,
+    state: &State,
+) -> Result<Installed> {
+    let (from, verified) = match &pkg.kind {
+        PackageKind::Apt { name } => {
+            let repos = &fetched.bundle.repositories;
+            say(
+                Step::Install,
+                apt::from_repositories(name, repos, root, &state.dir)?,
+            );
+            (format!("apt:{name}"), None)
+        }
+        PackageKind::Exec { file, path } => {
+            let (url, staged) = download_file(file, fetched, http, state)?;
+            say(Step::Install, exec::place(&staged, path, root)?);
+            (url.to_string(), Some((staged.sha256, staged.size)))
+        }
+        PackageKind::Deb { file } => {
+            let (url, staged) = download_file(file, fetched, http, state)?;
+            say(Step::Install, dpkg::deb(&staged.path, root)?);
+            (url.to_string(), Some((staged.sha256, staged.size)))
+        }
+    };
+    Ok(Installed {
+        name: fetched.bundle.configurator.name.clone(),
+        arch: pkg.arch.clone(),
+        kind: pkg.kind.package_type(),
+        from,
+        verified,
+    })
+}
+
+/// Step 7: the file, resolved against the bundle's URL, downloaded into
+/// the staging area and verified. The login goes with it only to the
+/// origin that accepted it.
+fn download_file(
+    file: &PackageFile,
+    fetched: &Fetched,
+    http: &Http,
+    state: &State,
+) -> Result<(Url, Staged)> {
+    let url = fetched.url.join(&file.url).map_err(|e| {
+        Error::new(
+            Step::Bundle,
+            Exit::DataErr,
+            format!(
+                "the package URL '{}' is unusable ({e}); ask your IT admin to fix the bundle.",
+                file.url
+            ),
+        )
+    })?;
+    state.clean_staging();
+    let staged = download::package(http, &url, fetched.auth.as_ref(), file, &state.staging())?;
+    say(
+        Step::Download,
+        format!(
+            "{url} ({} bytes, SHA-256 {} verified)",
+            staged.size, staged.sha256
+        ),
+    );
+    Ok((url, staged))
+}
+
+/// Runs a package tool (dpkg, apt-get) to its end, without input, its
+/// chatter on our stderr: stdout stays for machine output (--no-exec).
+fn package_tool(mut cmd: Command, name: &str, needs: &str) -> Result<ExitStatus> {
+    if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+        cmd.stdout(Stdio::from(fd));
+    }
+    // Maintainer scripts come from the server: they get no password.
+    cmd.env_remove(ENV_PASSWORD).env_remove(ENV_ASKPASS);
+    cmd.stdin(Stdio::null()).status().map_err(|e| {
+        Error::new(
+            Step::Install,
+            Exit::Unavailable,
+            format!("cannot run {name}: {e}; {needs}."),
+        )
+    })
+}

@@ -1,0 +1,473 @@
+//! HTTPS requests the way this tool allows them: verified TLS only, names
+//! resolved by our own DNS client, timeouts on connect and on every read,
+//! redirects followed by hand so that none leads to plain http and
+//! credentials never go to another origin. What a failed request means for
+//! the run (try the next server? which exit code?) is decided here, once.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use data_encoding::BASE64;
+use ureq::config::Config;
+use ureq::http::{Response, Uri};
+use ureq::tls::TlsConfig;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::{Agent, Body};
+use url::{Origin, Url};
+
+use crate::error::Exit;
+use crate::net::dns::Dns;
+
+/// Redirects followed before giving up.
+const MAX_REDIRECTS: u32 = 5;
+
+pub(crate) struct Http {
+    agent: Agent,
+    identity: Vec<(&'static str, String)>,
+}
+
+/// Why a request got no usable response.
+#[derive(Debug)]
+pub(crate) enum HttpFailure {
+    /// The server could not be reached or broke off (connect, TLS, timeout).
+    Transport { url: Url, why: String },
+    /// TLS verification failed: the server's certificate is not trusted,
+    /// or ours was refused.
+    Untrusted { url: Url, why: String },
+    /// nginx's way to refuse a device certificate: a 400 page, not an alert.
+    DeviceCertificate { url: Url, missing: bool },
+    /// The server answered with a status other than success.
+    Status { code: u16, url: Url },
+    /// A URL or redirect this tool will not follow.
+    Refused(String),
+}
+
+/// What a failure means for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// Another server (an SRV alternative) may do better.
+    pub(crate) next_server: bool,
+    /// How the run ends when no server is left to try.
+    pub(crate) exit: Exit,
+}
+
+impl HttpFailure {
+    /// The one classification every step uses.
+    pub(crate) fn verdict(&self) -> Verdict {
+        let (next_server, exit) = match self {
+            HttpFailure::Transport { .. } => (true, Exit::TempFail),
+            // Another server may have a certificate we trust; retrying
+            // later will not change ours.
+            HttpFailure::Untrusted { .. } => (true, Exit::Config),
+            HttpFailure::DeviceCertificate { .. } => (false, Exit::Config),
+            HttpFailure::Status { code, .. } if *code >= 500 => (true, Exit::TempFail),
+            HttpFailure::Status {
+                code: 401 | 403, ..
+            } => (false, Exit::NoPerm),
+            HttpFailure::Status { .. } | HttpFailure::Refused(_) => (false, Exit::Unavailable),
+        };
+        Verdict { next_server, exit }
+    }
+}
+
+impl fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpFailure::Transport { url, why } | HttpFailure::Untrusted { url, why } => {
+                write!(f, "{url}: {why}")
+            }
+            HttpFailure::DeviceCertificate { url, missing: true } => write!(
+                f,
+                "{url} answered 400: it requires a device certificate; pass --client-cert and --client-key"
+            ),
+            HttpFailure::DeviceCertificate {
+                url,
+                missing: false,
+            } => write!(
+                f,
+                "{url} answered 400: it did not accept the device certificate; check --client-cert (it must be issued by the CA the server trusts)"
+            ),
+            HttpFailure::Status { code, url } if *code >= 500 => {
+                write!(f, "{url}: server error {code}")
+            }
+            HttpFailure::Status { code, url } => write!(f, "{url} answered {code}"),
+            HttpFailure::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Basic credentials bound to the one origin they may go to. Only the
+/// fetch step makes one, for the origin that accepted the login.
+#[derive(Clone)]
+pub(crate) struct Auth {
+    origin: Origin,
+    header: String,
+}
+
+impl Auth {
+    pub(crate) fn basic(origin: &Url, login: &str, password: &str) -> Auth {
+        Auth {
+            origin: origin.origin(),
+            header: format!(
+                "Basic {}",
+                BASE64.encode(format!("{login}:{password}").as_bytes())
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful response.
+pub(crate) struct Got {
+    /// Where it finally came from, after redirects.
+    pub(crate) url: Url,
+    pub(crate) response: Response<Body>,
+    /// The request that got it carried the credentials.
+    pub(crate) authenticated: bool,
+}
+
+impl Http {
+    /// `device_id`: sent with every request, with the architecture and our
+    /// version, so the server can pick a bundle per device.
+    pub(crate) fn new(
+        tls: TlsConfig,
+        dns: Dns,
+        io_timeout: Duration,
+        device_id: Option<&str>,
+    ) -> Http {
+        let config = Config::builder()
+            .tls_config(tls)
+            .https_only(true)
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .user_agent(format!("preconf/{}", env!("CARGO_PKG_VERSION")))
+            .timeout_resolve(Some(io_timeout * 2))
+            .timeout_connect(Some(io_timeout))
+            .timeout_send_request(Some(io_timeout))
+            .timeout_recv_response(Some(io_timeout))
+            .timeout_per_read(Some(io_timeout))
+            .timeout_per_write(Some(io_timeout))
+            .max_response_header_size(16 * 1024)
+            // One request at a time to each server; no pool to keep warm.
+            .max_idle_connections(1)
+            .build();
+        let agent = Agent::with_parts(config, DefaultConnector::new(), OurResolver(Arc::new(dns)));
+        let mut identity = vec![
+            ("X-Preconf-Arch", std::env::consts::ARCH.to_string()),
+            ("X-Preconf-Version", env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        if let Some(id) = device_id {
+            identity.push(("X-Preconf-Device-Id", id.to_string()));
+        }
+        Http { agent, identity }
+    }
+
+    /// GETs `url`, following same-scheme https redirects. The credentials
+    /// are sent only to their own origin.
+    pub(crate) fn get(&self, url: &Url, auth: Option<&Auth>) -> Result<Got, HttpFailure> {
+        let mut url = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            if url.scheme() != "https" {
+                return Err(HttpFailure::Refused(format!(
+                    "refusing plain-http URL {url}"
+                )));
+            }
+            let mut req = self.agent.get(url.as_str());
+            for (k, v) in &self.identity {
+                req = req.header(*k, v);
+            }
+            let auth = auth.filter(|a| a.origin == url.origin());
+            if let Some(a) = auth {
+                req = req.header("Authorization", &a.header);
+            }
+            let resp = req.call().map_err(|e| match tls_error(&e) {
+                Some(tls) => HttpFailure::Untrusted {
+                    url: url.clone(),
+                    why: describe_tls(tls),
+                },
+                None => HttpFailure::Transport {
+                    url: url.clone(),
+                    why: describe(&e),
+                },
+            })?;
+            let code = resp.status().as_u16();
+            if (300..400).contains(&code) && code != 304 {
+                url = redirect(&url, code, &resp)?;
+                continue;
+            }
+            if !(200..300).contains(&code) {
+                return Err(refusal(url, code, resp));
+            }
+            return Ok(Got {
+                url,
+                response: resp,
+                authenticated: auth.is_some(),
+            });
+        }
+        Err(HttpFailure::Refused(format!(
+            "more than {MAX_REDIRECTS} redirects, last to {url}"
+        )))
+    }
+}
+
+/// Where a redirect leads, if this tool may follow it.
+fn redirect(url: &Url, code: u16, resp: &Response<Body>) -> Result<Url, HttpFailure> {
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            HttpFailure::Refused(format!("{url} redirected ({code}) without a Location"))
+        })?;
+    let next = url.join(location).map_err(|e| {
+        HttpFailure::Refused(format!(
+            "{url} redirected to '{location}', which is not a usable URL ({e})"
+        ))
+    })?;
+    if next.scheme() != "https" {
+        return Err(HttpFailure::Refused(format!(
+            "{url} redirected to plain-http {next}; refusing"
+        )));
+    }
+    Ok(next)
+}
+
+/// A status other than success; nginx explains a refused device
+/// certificate in the body of a 400, so the start of it is read.
+fn refusal(url: Url, code: u16, resp: Response<Body>) -> HttpFailure {
+    let mut says = Vec::new();
+    let _ = resp
+        .into_body()
+        .into_reader()
+        .take(512)
+        .read_to_end(&mut says);
+    let says = String::from_utf8_lossy(&says);
+    if code == 400 && says.contains("SSL certificate") {
+        return HttpFailure::DeviceCertificate {
+            url,
+            missing: says.contains("No required SSL certificate"),
+        };
+    }
+    HttpFailure::Status { code, url }
+}
+
+/// A short reason for a failed request, in words a person can act on.
+pub(crate) fn describe(e: &ureq::Error) -> String {
+    if let Some(tls) = tls_error(e) {
+        return describe_tls(tls);
+    }
+    match e {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::Io(io) => io_reason(io),
+        other => other.to_string(),
+    }
+}
+
+/// The TLS error inside a ureq error, where ureq passed it on directly or
+/// wrapped in an io::Error.
+fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }
+}
+
+pub(crate) fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".into(),
+        io::ErrorKind::UnexpectedEof => "the server closed the connection early".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn describe_tls(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    match e {
+        E::InvalidCertificate(C::UnknownIssuer) => {
+            "TLS: the server's certificate is not signed by a trusted CA (check --ca)".into()
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "TLS: the server's certificate is for another name".into()
+        }
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "TLS: the server's certificate has expired".into()
+        }
+        E::AlertReceived(
+            A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::HandshakeFailure,
+        ) => "TLS: the server refused the device certificate (check --client-cert)".into(),
+        other => format!("TLS: {other}"),
+    }
+}
+
+/// Resolves every host name with our DNS client, so lookups go only to the
+/// nameservers the settings name. `localhost` is loopback (RFC 6761).
+#[derive(Debug)]
+struct OurResolver(Arc<Dns>);
+
+impl Resolver for OurResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _: &Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(443);
+        let ips: Vec<IpAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
+            vec![ip]
+        } else if host.eq_ignore_ascii_case("localhost") {
+            vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+        } else {
+            self.0.addresses(host).map_err(|f| {
+                ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("cannot resolve {host}: {f}"),
+                ))
+            })?
+        };
+        let mut out = self.empty();
+        for ip in ips.into_iter().take(16) {
+            out.push(SocketAddr::new(ip, port));
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("cannot resolve {host}: it has no A or AAAA record"),
+            )));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> Url {
+        Url::parse("https://cfg.example.com/bundle").unwrap()
+    }
+
+    /// Every kind of failure and what it means, as the README's exit code
+    /// table says: 75 temporary, 77 refused, 78 configuration, 69 not there.
+    #[test]
+    fn every_failure_has_one_meaning() {
+        let cases = [
+            (
+                HttpFailure::Transport {
+                    url: url(),
+                    why: "timed out".into(),
+                },
+                true,
+                75,
+            ),
+            (
+                HttpFailure::Untrusted {
+                    url: url(),
+                    why: "TLS".into(),
+                },
+                true,
+                78,
+            ),
+            (
+                HttpFailure::DeviceCertificate {
+                    url: url(),
+                    missing: true,
+                },
+                false,
+                78,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 503,
+                    url: url(),
+                },
+                true,
+                75,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 500,
+                    url: url(),
+                },
+                true,
+                75,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 401,
+                    url: url(),
+                },
+                false,
+                77,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 403,
+                    url: url(),
+                },
+                false,
+                77,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 404,
+                    url: url(),
+                },
+                false,
+                69,
+            ),
+            (
+                HttpFailure::Status {
+                    code: 410,
+                    url: url(),
+                },
+                false,
+                69,
+            ),
+            (HttpFailure::Refused("plain http".into()), false, 69),
+        ];
+        for (failure, next_server, code) in cases {
+            let v = failure.verdict();
+            assert_eq!(
+                (v.next_server, v.exit as i32),
+                (next_server, code),
+                "{failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn basic_auth_goes_to_its_origin_only() {
+        let a = Auth::basic(&url(), "jdoe", "pw");
+        assert_eq!(a.header, "Basic amRvZTpwdw==");
+        assert!(
+            a.origin
+                == Url::parse("https://cfg.example.com:443/other")
+                    .unwrap()
+                    .origin()
+        );
+        assert!(
+            a.origin
+                != Url::parse("https://cfg.example.com:8443/")
+                    .unwrap()
+                    .origin()
+        );
+        assert!(!format!("{a:?}").contains("amRvZTpwdw"));
+    }
+}

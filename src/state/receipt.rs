@@ -1,0 +1,211 @@
+//! The receipt: written last by a run, it says the device is provisioned,
+//! from where and with what. `preconf status` shows it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nanoserde::{DeJson, SerJson};
+use url::Url;
+use wire::{Wire, WirePackage};
+
+use crate::bundle::PackageType;
+
+const FORMAT: u32 = 1;
+
+/// What a run provisioned, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Receipt {
+    /// UTC, RFC 3339.
+    pub(crate) time: String,
+    unix_time: u64,
+    pub(crate) domain: Option<String>,
+    /// The configuration server that answered.
+    pub(crate) server: Url,
+    /// Where the bundle finally came from.
+    pub(crate) bundle_url: Url,
+    pub(crate) package: Installed,
+    pub(crate) command: Vec<String>,
+}
+
+/// The package a run installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Installed {
+    /// The configurator's name, from the bundle.
+    pub(crate) name: String,
+    pub(crate) arch: String,
+    pub(crate) kind: PackageType,
+    /// The download URL, or `apt:NAME` for a package from a repository.
+    pub(crate) from: String,
+    /// SHA-256 and size of the downloaded file; none for apt packages
+    /// (apt verifies those).
+    pub(crate) verified: Option<(String, u64)>,
+}
+
+impl Receipt {
+    /// A receipt for now.
+    pub(crate) fn new(
+        domain: Option<String>,
+        server: Url,
+        bundle_url: Url,
+        package: Installed,
+        command: Vec<String>,
+    ) -> Receipt {
+        let now = unix_now();
+        Receipt {
+            time: rfc3339(now),
+            unix_time: now,
+            domain,
+            server,
+            bundle_url,
+            package,
+            command,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        let p = &self.package;
+        Wire {
+            format: FORMAT,
+            time: self.time.clone(),
+            unix_time: self.unix_time,
+            domain: self.domain.clone(),
+            server: self.server.to_string(),
+            bundle_url: self.bundle_url.to_string(),
+            package: WirePackage {
+                name: p.name.clone(),
+                arch: p.arch.clone(),
+                kind: p.kind.name().to_string(),
+                url: p.from.clone(),
+                sha256: p.verified.as_ref().map(|(h, _)| h.clone()),
+                size: p.verified.as_ref().map(|(_, s)| *s),
+            },
+            command: self.command.clone(),
+        }
+        .serialize_json()
+    }
+
+    /// Reads a receipt; the error says what is wrong with it.
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<Receipt, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+        let w = Wire::deserialize_json(text).map_err(|e| e.to_string())?;
+        if w.format != FORMAT {
+            return Err(format!("it is format {}, not {FORMAT}", w.format));
+        }
+        let url = |field: &str, v: &str| {
+            Url::parse(v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
+        };
+        let p = w.package;
+        let kind = PackageType::from_name(&p.kind)
+            .ok_or_else(|| format!("its package type '{}' is unknown", p.kind))?;
+        Ok(Receipt {
+            time: w.time,
+            unix_time: w.unix_time,
+            domain: w.domain,
+            server: url("server", &w.server)?,
+            bundle_url: url("bundle_url", &w.bundle_url)?,
+            package: Installed {
+                name: p.name,
+                arch: p.arch,
+                kind,
+                from: p.url,
+                verified: p.sha256.zip(p.size),
+            },
+            command: w.command,
+        })
+    }
+}
+
+// nanoserde's derives expand to code clippy flags, and take no pub(super).
+#[expect(clippy::question_mark, reason = "nanoserde's derive code")]
+#[expect(unreachable_pub, reason = "nanoserde's derives need plain pub")]
+mod wire {
+    use nanoserde::{DeJson, SerJson};
+
+    /// The receipt as stored: format 1.
+    #[derive(DeJson, SerJson)]
+    pub struct Wire {
+        pub format: u32,
+        pub time: String,
+        pub unix_time: u64,
+        pub domain: Option<String>,
+        pub server: String,
+        pub bundle_url: String,
+        pub package: WirePackage,
+        pub command: Vec<String>,
+    }
+
+    #[derive(DeJson, SerJson)]
+    pub struct WirePackage {
+        pub name: String,
+        pub arch: String,
+        #[nserde(rename = "type")]
+        pub kind: String,
+        pub url: String,
+        pub sha256: Option<String>,
+        pub size: Option<u64>,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// UTC date and time from Unix seconds (Howard Hinnant's days-to-civil),
+/// rather than a date crate for one timestamp.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_650_000), "2026-11-25T23:40:00Z");
+    }
+
+    #[test]
+    fn round_trip_keeps_types() {
+        let r = Receipt::new(
+            Some("example.com".into()),
+            Url::parse("https://cfg.example.com/b").unwrap(),
+            Url::parse("https://cfg2.example.com/b").unwrap(),
+            Installed {
+                name: "corp".into(),
+                arch: "any".into(),
+                kind: PackageType::Exec,
+                from: "https://cfg2.example.com/corp.sh".into(),
+                verified: Some(("ab".repeat(32), 5)),
+            },
+            vec!["/usr/bin/corp".into()],
+        );
+        assert_eq!(Receipt::from_json(r.to_json().as_bytes()).unwrap(), r);
+        let bad = r.to_json().replace("\"exec\"", "\"rpm\"");
+        assert!(
+            Receipt::from_json(bad.as_bytes())
+                .unwrap_err()
+                .contains("rpm")
+        );
+    }
+}
