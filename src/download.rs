@@ -216,7 +216,7 @@ fn too_big(name: &str, url: &Url, limit: u64, detail: &str) -> Error {
 fn io_error(path: &Path, e: &std::io::Error) -> Error {
     Error::new(
         Step::Download,
-        Exit::IoErr,
+        Exit::CantCreat,
         format!(
             "cannot write {}: {e}; check the state directory (--state-dir) and free space.",
             path.display()

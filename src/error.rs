@@ -58,9 +58,9 @@ pub enum Exit {
     Unavailable = 69,
     /// An operating system call failed (exec, spawn).
     OsErr = 71,
-    /// A file could not be created.
+    /// A file could not be written.
     CantCreat = 73,
-    /// Reading or writing a file failed.
+    /// A file could not be read.
     IoErr = 74,
     /// A temporary failure: running again later may work.
     TempFail = 75,
@@ -76,6 +76,23 @@ pub struct Error {
     pub exit: Exit,
     /// One sentence: what failed, on what, and what to do next.
     pub message: String,
+}
+
+impl Exit {
+    /// Every code, for the test that holds the README's table to them.
+    #[cfg(test)]
+    const ALL: [Exit; 10] = [
+        Exit::Usage,
+        Exit::DataErr,
+        Exit::NoInput,
+        Exit::Unavailable,
+        Exit::OsErr,
+        Exit::CantCreat,
+        Exit::IoErr,
+        Exit::TempFail,
+        Exit::NoPerm,
+        Exit::Config,
+    ];
 }
 
 impl Error {
@@ -105,3 +122,31 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's table of exit codes lists exactly the codes there are.
+    #[test]
+    fn readme_lists_every_exit_code() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("| code | meaning |")
+            .nth(1)
+            .expect("the README has an exit code table");
+        let mut listed: Vec<i32> = Vec::new();
+        for line in table.lines().skip(2) {
+            let Some(row) = line.strip_prefix("| ") else {
+                break;
+            };
+            let codes = row.split(" |").next().unwrap_or_default();
+            listed.extend(codes.split(", ").map(|c| c.trim().parse::<i32>().expect(c)));
+        }
+        let mut ours: Vec<i32> = Exit::ALL.iter().map(|&e| e as i32).collect();
+        ours.push(0);
+        listed.sort();
+        ours.sort();
+        assert_eq!(listed, ours);
+    }
+}

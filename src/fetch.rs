@@ -103,7 +103,10 @@ fn from_server(
             }
             Err(f) => f,
         };
-        if let HttpFailure::Status { code: 401, .. } = failure {
+        if let HttpFailure::Status { code: 401, url: at } = &failure {
+            if at.origin() != url.origin() {
+                return Err(redirected_to_login(url, at));
+            }
             login_refused(url, credentials, asker)?;
             *credentials = asker.ask(url.host_str().unwrap_or_default(), term)?;
             continue;
@@ -143,6 +146,19 @@ fn login_refused(url: &Url, credentials: &Credentials, asker: &Asker) -> Result<
         format!("{host} refused the login {login}; try again"),
     );
     Ok(())
+}
+
+/// A redirect led to another origin that asks for a login: it never gets
+/// one, so asking the person again would not help.
+fn redirected_to_login(asked: &Url, at: &Url) -> Error {
+    let host = asked.host_str().unwrap_or_default();
+    Error::new(
+        Step::Fetch,
+        Exit::NoPerm,
+        format!(
+            "{host} redirected the bundle request to {at}, which asks for a login; the login goes only to the server it was given for, so ask your IT admin to serve the bundle from {host}."
+        ),
+    )
 }
 
 /// A failure no other server can mend, in words for the fetch step.

@@ -7,6 +7,7 @@ mod dhcp;
 mod discovery;
 mod domain;
 mod failures;
+mod login;
 mod nameservers;
 mod nginx;
 mod provision;
