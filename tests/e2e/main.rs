@@ -6,6 +6,7 @@ mod support;
 mod dhcp;
 mod discovery;
 mod domain;
+mod early;
 mod failures;
 mod login;
 mod nameservers;
