@@ -92,7 +92,7 @@ fn properties(path: &Path) -> Vec<(Key, String)> {
             path.display()
         ))
     });
-    let lines = text::parse(&text)
+    let lines = text::parse_properties(&text)
         .unwrap_or_else(|why| fail(&format!("{PROPERTIES}={}: {why}", path.display())));
     lines.into_iter().map(|l| (l.key, l.value)).collect()
 }

@@ -32,17 +32,17 @@ pub(crate) struct Bundle {
 pub(crate) struct Configurator {
     pub(crate) name: String,
     pub(crate) packages: Vec<Package>,
-    pub(crate) command: Command,
+    pub(crate) command: Launch,
 }
 
 /// How the configurator is started: `program` is taken below the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Command {
+pub(crate) struct Launch {
     pub(crate) program: InRoot,
     pub(crate) args: Vec<String>,
 }
 
-impl Command {
+impl Launch {
     /// As the bundle wrote it, for the receipt.
     pub(crate) fn words(&self) -> Vec<String> {
         let mut w = vec![self.program.as_str().to_string()];
@@ -188,7 +188,7 @@ fn configurator(c: WireConfigurator) -> Result<Configurator, String> {
     Ok(Configurator {
         name: c.name,
         packages,
-        command: Command {
+        command: Launch {
             program,
             args: args.to_vec(),
         },

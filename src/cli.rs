@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 
 use crate::error::{Error, Result};
-use crate::settings::{self, Entry, Key, Kind, Layer, Provider, Value};
+use crate::settings::{self, Entry, Key, Kind, Layer, Provider};
 
 pub(crate) enum Command {
     Run(Layer),
@@ -16,7 +16,7 @@ pub(crate) enum Command {
     Version,
 }
 
-pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     use lexopt::Arg::{Long, Short, Value as Word};
 
     let mut parser = lexopt::Parser::from_iter(args);
@@ -43,11 +43,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command>
                             .map_err(|_| Error::usage(format!("--{name} needs a UTF-8 value.")))?
                     }
                 };
-                entries.push(Entry {
-                    key,
-                    value: Value::Text(value),
-                    line: None,
-                });
+                entries.push(Entry::text(key, value, None));
             }
             Short(c) => {
                 return Err(Error::usage(format!(
@@ -194,6 +190,7 @@ failure (try again), 77 login refused or declined, 78 bad configuration.
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Value;
 
     fn args(a: &[&str]) -> Vec<OsString> {
         std::iter::once("preconf")
@@ -204,7 +201,8 @@ mod tests {
 
     #[test]
     fn flags_become_pairs() {
-        let Command::Run(l) = parse(args(&["--dns", "127.0.0.1", "--yes", "--ca=a.pem"])).unwrap()
+        let Command::Run(l) =
+            parse_args(args(&["--dns", "127.0.0.1", "--yes", "--ca=a.pem"])).unwrap()
         else {
             panic!("expected run")
         };
@@ -223,15 +221,15 @@ mod tests {
     #[test]
     fn status_takes_json() {
         assert!(matches!(
-            parse(args(&["status", "--json"])).unwrap(),
+            parse_args(args(&["status", "--json"])).unwrap(),
             Command::Status { json: true, .. }
         ));
-        assert!(parse(args(&["--json"])).is_err());
+        assert!(parse_args(args(&["--json"])).is_err());
     }
 
     #[test]
     fn unknown_flag_is_usage_error() {
-        let e = parse(args(&["--password", "x"])).err().unwrap();
+        let e = parse_args(args(&["--password", "x"])).err().unwrap();
         assert_eq!(e.code(), 64);
     }
 

@@ -43,7 +43,7 @@ pub(crate) fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) ->
 }
 
 /// Asks for the domain when the network gave none.
-pub(crate) fn ask(term: &mut Option<Terminal>) -> Result<String> {
+pub(crate) fn ask_domain(term: &mut Option<Terminal>) -> Result<String> {
     let t = term.as_mut().ok_or_else(|| {
         Error::new(Step::Domain, Exit::Unavailable, "no DNS domain was found in the DHCP leases or resolv.conf; pass --domain NAME (or --server URL).")
     })?;

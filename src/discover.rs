@@ -76,7 +76,7 @@ pub(crate) fn source(
                 lease_dns = l.nameservers;
                 confirm::learned(l.domain, s.assume_yes, term)?
             }
-            None => confirm::ask(term)?,
+            None => confirm::ask_domain(term)?,
         },
     };
     let source = ServerSource::Srv {

@@ -31,7 +31,7 @@ pub(crate) struct Staged {
 
 /// Downloads `pkg` from `url` into `staging` and verifies it. `auth` goes
 /// only to its own origin.
-pub(crate) fn package(
+pub(crate) fn file(
     http: &Http,
     url: &Url,
     auth: Option<&Auth>,
@@ -168,7 +168,7 @@ fn fill(body: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn read_reason(e: &std::io::Error) -> String {
     // ureq wraps its own errors (timeouts included) in io::Error.
     match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
-        Some(u) => http::describe(u),
+        Some(u) => http::reason(u),
         None => http::io_reason(e),
     }
 }

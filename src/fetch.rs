@@ -229,7 +229,7 @@ fn read_bundle(
         Err(other) => {
             return Ok(Err(HttpFailure::Transport {
                 url: url.clone(),
-                why: http::describe(&other),
+                why: http::reason(&other),
             }));
         }
     };

@@ -52,7 +52,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 }
 
 fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
-    match cli::parse(args)? {
+    match cli::parse_args(args)? {
         Command::Help => print!("{}", cli::help()),
         Command::Version => println!("{}", cli::version()),
         Command::Status { layer, json } => {

@@ -80,7 +80,7 @@ fn download_file(
         )
     })?;
     state.clean_staging();
-    let staged = download::package(http, &url, fetched.auth.as_ref(), file, &state.staging())?;
+    let staged = download::file(http, &url, fetched.auth.as_ref(), file, &state.staging())?;
     say(
         Step::Download,
         format!(

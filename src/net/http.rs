@@ -198,7 +198,7 @@ impl Http {
                 },
                 None => HttpFailure::Transport {
                     url: url.clone(),
-                    why: describe(&e),
+                    why: reason(&e),
                 },
             })?;
             let code = resp.status().as_u16();
@@ -263,7 +263,7 @@ fn refusal(url: Url, code: u16, resp: Response<Body>) -> HttpFailure {
 }
 
 /// A short reason for a failed request, in words a person can act on.
-pub(crate) fn describe(e: &ureq::Error) -> String {
+pub(crate) fn reason(e: &ureq::Error) -> String {
     if let Some(tls) = tls_error(e) {
         return describe_tls(tls);
     }

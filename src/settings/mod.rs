@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::tls::Trust;
-pub(crate) use factory::{TARGET, ca_count as factory_ca_count, describe as factory_defaults};
+pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
 pub(crate) use text::Kind;
 
 const GROUP_DOMAIN: &str = "Where the domain comes from";
@@ -159,6 +159,17 @@ pub(crate) struct Entry {
     pub(crate) key: Key,
     pub(crate) value: Value,
     pub(crate) line: Option<usize>,
+}
+
+impl Entry {
+    /// A text value, as the command line and `key=value` files give them.
+    pub(crate) fn text(key: Key, value: String, line: Option<usize>) -> Entry {
+        Entry {
+            key,
+            value: Value::Text(value),
+            line,
+        }
+    }
 }
 
 /// The values of one provider, in the order it gave them.
@@ -337,14 +348,10 @@ fn file_layers(dir: &Path) -> Result<Vec<Layer>> {
                 )
             };
             let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-            let entries = text::parse(&text)
+            let entries = text::parse_properties(&text)
                 .map_err(bad)?
                 .into_iter()
-                .map(|l| Entry {
-                    key: l.key,
-                    value: Value::Text(l.value),
-                    line: Some(l.number),
-                })
+                .map(|l| Entry::text(l.key, l.value, Some(l.number)))
                 .collect();
             Ok(Layer {
                 provider: Provider::File { path, order },
@@ -428,11 +435,7 @@ mod tests {
             provider,
             entries: pairs
                 .iter()
-                .map(|(key, v)| Entry {
-                    key: *key,
-                    value: Value::Text(v.to_string()),
-                    line: None,
-                })
+                .map(|(key, v)| Entry::text(*key, v.to_string(), None))
                 .collect(),
         }
     }
@@ -515,14 +518,16 @@ mod tests {
 
     #[test]
     fn properties_are_checked() {
-        let ok = text::parse("# factory\n\nservice = _corp._tcp\nca=/a.pem\nca=/b.pem\nyes=true\n")
-            .unwrap();
+        let ok = text::parse_properties(
+            "# factory\n\nservice = _corp._tcp\nca=/a.pem\nca=/b.pem\nyes=true\n",
+        )
+        .unwrap();
         assert_eq!(ok.len(), 4);
         assert_eq!(
             (ok[0].key, ok[0].value.as_str()),
             (Key::Service, "_corp._tcp")
         );
-        let err = |t: &str| text::parse(t).err().unwrap();
+        let err = |t: &str| text::parse_properties(t).err().unwrap();
         assert!(err("servce=x").contains("line 1: unknown key 'servce'"));
         assert!(err("\nyes=maybe").contains("line 2: yes is a switch"));
         assert!(err("just words").contains("not key=value"));

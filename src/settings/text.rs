@@ -27,7 +27,7 @@ pub(crate) struct Line {
 }
 
 /// The lines of a properties text; the error names the line.
-pub(crate) fn parse(text: &str) -> Result<Vec<Line>, String> {
+pub(crate) fn parse_properties(text: &str) -> Result<Vec<Line>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nanoserde::{DeJson, SerJson};
 use url::Url;
-use wire::{Wire, WirePackage};
+use wire::{Wire, WireInstalled};
 
 use crate::bundle::PackageType;
 
@@ -70,7 +70,7 @@ impl Receipt {
             domain: self.domain.clone(),
             server: self.server.to_string(),
             bundle_url: self.bundle_url.to_string(),
-            package: WirePackage {
+            package: WireInstalled {
                 name: p.name.clone(),
                 arch: p.arch.clone(),
                 kind: p.kind.name().to_string(),
@@ -129,12 +129,12 @@ mod wire {
         pub domain: Option<String>,
         pub server: String,
         pub bundle_url: String,
-        pub package: WirePackage,
+        pub package: WireInstalled,
         pub command: Vec<String>,
     }
 
     #[derive(DeJson, SerJson)]
-    pub struct WirePackage {
+    pub struct WireInstalled {
         pub name: String,
         pub arch: String,
         #[nserde(rename = "type")]
