@@ -8,16 +8,14 @@
 //! --sizes MB,MB (default 20,200), --rate MB/s (the server's sending rate, to
 //! model a device's link; unthrottled by default). Needs /usr/bin/time and curl.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use data_encoding::HEXLOWER;
+use preconf_testlab::https::fill_pattern;
+use preconf_testlab::*;
 use sha2::{Digest, Sha256};
-use support::https::fill_pattern;
-use support::*;
 
 const HOST: &str = "cfg.example.test";
 
@@ -182,11 +180,7 @@ fn pattern_sha(len: u64) -> Vec<u8> {
         h.update(&buf[..n]);
         off += n as u64;
     }
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        .into_bytes()
+    HEXLOWER.encode(&h.finalize()).into_bytes()
 }
 
 fn preconf(lab: &Lab, bin: &Path, extra: &[&str]) -> Command {

@@ -6,13 +6,10 @@
 //!
 //! Pass `--keep` to keep the temporary directory for a look around.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::process::Command;
 
-use support::*;
+use preconf_testlab::*;
 
 /// The company's configurator: here a script that reports what it was given.
 const CONFIGURATOR: &str = r#"#!/bin/sh
@@ -25,14 +22,16 @@ echo "corp-configurator: this is where the real device configuration would begin
 
 fn main() {
     let keep = std::env::args().any(|a| a == "--keep");
-    let bin = bin();
-    if !bin.is_file() {
-        eprintln!(
-            "demo: {} is missing; build it first: cargo build --release --bin preconf --example demo",
-            bin.display()
-        );
-        std::process::exit(66);
-    }
+    let bin = match find_bin() {
+        Ok(bin) if bin.is_file() => bin,
+        found => {
+            let what = found.map_or_else(|e| e, |b| format!("{} is missing", b.display()));
+            eprintln!(
+                "demo: {what}; build it first: cargo build --release --bin preconf --example demo"
+            );
+            std::process::exit(66);
+        }
+    };
     let mut lab = Lab::new();
     let script = CONFIGURATOR.as_bytes().to_vec();
     let bundle = bundle_json(

@@ -6,9 +6,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::netns::{Net, SERVER_IP};
-use crate::support::peers::{Nginx, NginxSpec, Peer, Records};
-use crate::support::*;
+use preconf_testlab::netns::{Net, SERVER_IP};
+use preconf_testlab::peers::{Nginx, NginxSpec, Peer, Records};
+use preconf_testlab::*;
 
 struct World {
     lab: Lab,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener};
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn run_domain(lab: &Lab, extra: &[&str]) -> Run {
     let mut c = lab.preconf();

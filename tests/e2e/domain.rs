@@ -1,6 +1,6 @@
 //! Learning the domain from what DHCP left behind, and confirming it.
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn lab() -> Lab {
     three_domain_lab()

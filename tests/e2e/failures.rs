@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn lab_with(routes: HashMap<String, Reply>) -> Lab {
     let mut lab = Lab::new();

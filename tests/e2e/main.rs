@@ -1,7 +1,5 @@
-//! End-to-end tests: the real binary against real servers on loopback.
-
-#[path = "../support/mod.rs"]
-mod support;
+//! End-to-end tests: the real binary against real servers on loopback, set
+//! up by the test lab in testlab/ (the preconf-testlab crate).
 
 mod dhcp;
 mod discovery;

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use crate::support::peers::{Peer, Records, dnsmasq_loopback, unbound_loopback};
-use crate::support::*;
+use preconf_testlab::peers::{Peer, Records, dnsmasq_loopback, unbound_loopback};
+use preconf_testlab::*;
 
 /// Priority 10: a server that refuses connections. Priority 20: a heavy and
 /// a weight-0 server, both working. Expect: the dead one, then the heavy one.

@@ -2,8 +2,8 @@
 //! server certificate from the company CA, device certificates checked
 //! (`ssl_verify_client on`), `auth_basic`, and one bundle per login.
 
-use crate::support::peers::{Nginx, NginxSpec, free_tcp_port};
-use crate::support::*;
+use preconf_testlab::peers::{Nginx, NginxSpec, free_tcp_port};
+use preconf_testlab::*;
 
 const OTHER_USER: (&str, &str) = ("asmith", "another secret");
 

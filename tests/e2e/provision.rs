@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn standard_lab() -> (Lab, Standard) {
     let mut lab = Lab::new();
@@ -98,17 +98,24 @@ fn exec_package_is_installed_and_handed_over() {
     assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
 }
 
+/// Debian's name for the architecture of the binary under test, which a
+/// bundle may give instead of Rust's.
+fn debian_arch() -> &'static str {
+    match target_arch() {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "x86" => "i386",
+        "riscv64" => "riscv64",
+        other => panic!("no Debian architecture name known for {other}"),
+    }
+}
+
 #[test]
 fn deb_package_is_installed_with_dpkg_into_the_root() {
     let mut lab = Lab::new();
     let deb = build_deb(&lab);
-    // Debian's name for the architecture under test.
-    let this_arch = match target_arch() {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "armhf",
-        other => panic!("no Debian architecture name known for {other}"),
-    };
+    let this_arch = debian_arch();
     let bundle = bundle_json(
         &[
             Pkg {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 /// A flat repository (dpkg-scanpackages) holding the test configurator.
 fn flat_repository(lab: &Lab) -> std::path::PathBuf {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn lab_with_corp_service() -> Lab {
     let mut lab = Lab::new();

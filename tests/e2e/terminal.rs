@@ -1,7 +1,7 @@
 //! The person at the device: questions and answers on a real terminal.
 
-use crate::support::tty::Tty;
-use crate::support::*;
+use preconf_testlab::tty::Tty;
+use preconf_testlab::*;
 
 fn lab() -> Lab {
     three_domain_lab()

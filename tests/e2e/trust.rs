@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 fn lab_with(routes: HashMap<String, Reply>) -> (Lab, u16) {
     let mut lab = Lab::new();

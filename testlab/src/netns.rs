@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use data_encoding::HEXLOWER;
+
 pub const SERVER_IP: &str = "198.51.100.1";
 
 pub struct Net {
@@ -32,10 +34,11 @@ fn ip(args: &[&str]) {
 
 impl Net {
     /// Creates both namespaces (needs root) and the link between them.
+    #[allow(clippy::new_without_default)] // namespaces are made on purpose, not by default
     pub fn new() -> Net {
         let mut b = [0u8; 3];
         getrandom::fill(&mut b).unwrap();
-        let tag = format!("{:02x}{:02x}{:02x}", b[0], b[1], b[2]);
+        let tag = HEXLOWER.encode(&b);
         let net = Net {
             server: format!("pcsrv-{tag}"),
             client: format!("pccli-{tag}"),

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use data_encoding::BASE64;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
-use super::pki::Issued;
+use crate::pki::Issued;
 
 #[derive(Clone)]
 pub enum Reply {
@@ -146,7 +147,7 @@ fn serve(
     if let Some((user, pass)) = &spec.auth {
         let want = format!(
             "Basic {}",
-            data_encoding::BASE64.encode(format!("{user}:{pass}").as_bytes())
+            BASE64.encode(format!("{user}:{pass}").as_bytes())
         );
         if headers.get("authorization") != Some(&want) {
             return respond(

@@ -1,8 +1,9 @@
 //! The test lab: test CAs, a DNS server and HTTPS servers on loopback, and
 //! the real `preconf` binary pointed at them. Nothing here talks to the
 //! machine's own resolver or leaves 127.0.0.1.
-
-#![allow(dead_code)]
+//!
+//! A dev-only crate for `tests/e2e`, the demo and the benchmark. It drives
+//! `preconf` through its command line only, never through its library.
 
 pub mod dns;
 pub mod https;
@@ -16,6 +17,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
 pub use dns::{DnsServer, Zone};
@@ -164,22 +166,35 @@ impl Lab {
 }
 
 /// The preconf binary under test: `PRECONF_TEST_BIN` (a cross-built one,
-/// say), else cargo's for tests, else the one beside the running example
-/// (target/<profile>/examples/demo -> target/<profile>/preconf).
+/// say), else the `preconf` in the nearest directory above the running
+/// program: tests run from target/<profile>/deps/, examples from
+/// target/<profile>/examples/, both beside target/<profile>/preconf.
+#[track_caller]
 pub fn bin() -> PathBuf {
+    find_bin().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`bin`], or why there is none.
+pub fn find_bin() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("PRECONF_TEST_BIN") {
-        return PathBuf::from(p);
+        return Ok(PathBuf::from(p));
     }
-    match option_env!("CARGO_BIN_EXE_preconf") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("preconf"),
-    }
+    let exe = std::env::current_exe().map_err(|e| format!("where am I running from? {e}"))?;
+    exe.ancestors()
+        .skip(1)
+        .map(|dir| dir.join("preconf"))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| {
+            format!(
+                "no preconf binary in any directory above {}; build it (cargo build --bin preconf) or name one in PRECONF_TEST_BIN",
+                exe.display()
+            )
+        })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The words that start preconf: `PRECONF_TEST_RUNNER` (an emulator such
@@ -227,10 +242,7 @@ pub fn dead_port() -> u16 {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    HEXLOWER.encode(&Sha256::digest(bytes))
 }
 
 /// A configurator that records how it was started into `$PRECONF_ROOT/handoff.txt`.
