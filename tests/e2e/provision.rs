@@ -328,20 +328,52 @@ fn help_and_usage_errors() {
 }
 
 /// A static binary must not depend on NSS: nothing may reach libc's
-/// resolver. The test build is not stripped, so its symbols tell.
+/// resolver. Checked on the binary under test, a cross build too (nm reads
+/// any ELF). Symbols tell when it has them (the test build); a stripped one
+/// (a release build) keeps only its dynamic symbols, so there the strings
+/// a libc resolver brings along tell instead: musl's and glibc's alike read
+/// /etc/hosts and /etc/services, and std's getaddrinfo error names it.
 #[test]
 fn binary_never_links_the_libc_resolver() {
-    let out = std::process::Command::new("nm")
-        .arg(env!("CARGO_BIN_EXE_preconf"))
-        .output()
-        .expect("nm (binutils) is needed for this test");
-    assert!(
-        out.status.success(),
-        "nm: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let symbols = String::from_utf8_lossy(&out.stdout);
-    assert!(symbols.contains("preconf"), "nm listed no symbols of ours");
+    let bin = bin();
+    let nm = |args: &[&str]| {
+        let out = std::process::Command::new("nm")
+            .args(args)
+            .arg(&bin)
+            .output()
+            .expect("nm (binutils) is needed for this test");
+        assert!(
+            out.status.success(),
+            "nm: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut symbols = nm(&[]);
+    if symbols.is_empty() {
+        // Stripped: the imports of a dynamic binary, and the bytes.
+        symbols = nm(&["-D"]);
+        let bytes = std::fs::read(&bin).unwrap();
+        let holds = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(
+            holds("/etc/resolv.conf"),
+            "{} is stripped and lacks even preconf's own strings",
+            bin.display()
+        );
+        for s in [
+            "/etc/hosts",
+            "/etc/services",
+            "failed to lookup address information",
+        ] {
+            assert!(
+                !holds(s),
+                "the stripped binary {} holds {s:?}: it links a libc resolver",
+                bin.display()
+            );
+        }
+    } else {
+        assert!(symbols.contains("preconf"), "nm listed no symbols of ours");
+    }
     for f in ["getaddrinfo", "gethostbyname", "getnameinfo"] {
         assert!(
             !symbols
