@@ -1,9 +1,9 @@
-//! A tiny authoritative DNS server on 127.0.0.1 for the tests: answers
+//! A tiny authoritative DNS server on loopback for the tests: answers
 //! A, AAAA, SRV and TXT from a fixed zone, NXDOMAIN for unknown names.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -80,13 +80,32 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
+    /// On 127.0.0.1, at a port the kernel picks that is free for both UDP
+    /// and TCP: what the tests give preconf with `--dns`.
     pub fn start(zone: Zone) -> DnsServer {
-        DnsServer::start_at(zone, "127.0.0.1:0".parse().unwrap())
+        DnsServer::start_on(zone, Ipv4Addr::LOCALHOST.into())
     }
 
-    /// On a fixed address: port 53 of an otherwise unused loopback address,
-    /// for tests of resolv.conf, which cannot name a port.
-    pub fn start_at(zone: Zone, addr: SocketAddr) -> DnsServer {
+    /// On another loopback address (::1, say), at a port of the kernel's pick.
+    pub fn start_on(zone: Zone, ip: IpAddr) -> DnsServer {
+        DnsServer::start_at(zone, (ip, 0).into())
+    }
+
+    /// On port 53 of a loopback address of its own, 127.53.x.y at random (so
+    /// no real resolver sits there), for tests of resolv.conf, which cannot
+    /// name a port. Needs root.
+    #[track_caller]
+    pub fn start_port_53(zone: Zone) -> DnsServer {
+        crate::need_root(
+            "it binds port 53 on a loopback address, as resolv.conf cannot name a port",
+        );
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).unwrap();
+        let ip = Ipv4Addr::new(127, 53, b[0], b[1].max(1));
+        DnsServer::start_at(zone, (ip, 53).into())
+    }
+
+    fn start_at(zone: Zone, addr: SocketAddr) -> DnsServer {
         let (sock, tcp) = bind_both(addr);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -149,9 +168,8 @@ impl Drop for DnsServer {
 /// TCP by another test's server: then pick again.
 fn bind_both(addr: SocketAddr) -> (UdpSocket, TcpListener) {
     for _ in 0..50 {
-        let udp = UdpSocket::bind(addr).unwrap_or_else(|e| {
-            panic!("cannot bind the test DNS server to {addr}: {e} (binding port 53 needs root)")
-        });
+        let udp = UdpSocket::bind(addr)
+            .unwrap_or_else(|e| panic!("cannot bind the test DNS server to {addr}: {e}"));
         match TcpListener::bind(udp.local_addr().unwrap()) {
             Ok(tcp) => return (udp, tcp),
             Err(e) if addr.port() != 0 => {

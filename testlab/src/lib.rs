@@ -235,6 +235,28 @@ pub fn target_arch() -> &'static str {
     })
 }
 
+/// Fails the test, saying why, unless it runs as root: `why` is what needs
+/// root (dpkg, network namespaces, port 53).
+#[track_caller]
+pub fn need_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}); run the tests as root (see README)"
+    );
+}
+
+/// Whether this process runs as root: effective uid 0, the second number of
+/// the `Uid:` line of /proc/self/status.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
 /// A loopback port where nothing listens: connections are refused.
 pub fn dead_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -35,7 +35,9 @@ fn ip(args: &[&str]) {
 impl Net {
     /// Creates both namespaces (needs root) and the link between them.
     #[allow(clippy::new_without_default)] // namespaces are made on purpose, not by default
+    #[track_caller]
     pub fn new() -> Net {
+        crate::need_root("it creates network namespaces joined by a veth pair");
         let mut b = [0u8; 3];
         getrandom::fill(&mut b).unwrap();
         let tag = HEXLOWER.encode(&b);

@@ -260,7 +260,10 @@ fn ipv6_only_server_and_nameserver() {
         .srv(SRV, 0, 0, port, "cfg6.example.test")
         .txt(SRV, "path=/bundle")
         .aaaa("cfg6.example.test", std::net::Ipv6Addr::LOCALHOST);
-    lab.dns = Some(DnsServer::start_at(zone, "[::1]:0".parse().unwrap()));
+    lab.dns = Some(DnsServer::start_on(
+        zone,
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    ));
     run_domain(&lab, &[])
         .ok()
         .says("discover: asking [::1]:")

@@ -81,12 +81,11 @@ fn learned_domain_needs_confirmation() {
 fn nameservers_from_resolv_conf() {
     let mut lab = lab();
     // resolv.conf cannot name a port: serve the zone on port 53 of a loopback
-    // address of our own (random, so no real resolver sits there).
+    // address of our own.
     let zone = zone_for(&[("cfg1.example.test", 10, 1, lab.servers[0].port)]);
-    let mut b = [0u8; 2];
-    getrandom::fill(&mut b).unwrap();
-    let ip = std::net::Ipv4Addr::new(127, 53, b[0], b[1].max(1));
-    lab.dns = Some(DnsServer::start_at(zone, (ip, 53).into()));
+    let dns = DnsServer::start_port_53(zone);
+    let ip = dns.addr.ip();
+    lab.dns = Some(dns);
     let resolv = lab.file(
         "resolv.conf",
         format!("nameserver {ip}\nsearch example.test\n").as_bytes(),

@@ -113,6 +113,7 @@ fn debian_arch() -> &'static str {
 
 #[test]
 fn deb_package_is_installed_with_dpkg_into_the_root() {
+    need_root("dpkg installs packages only as root, into a temporary root too");
     let mut lab = Lab::new();
     let deb = build_deb(&lab);
     let this_arch = debian_arch();
@@ -175,6 +176,7 @@ fn deb_package_is_installed_with_dpkg_into_the_root() {
 
 #[test]
 fn broken_deb_fails_cleanly() {
+    need_root("dpkg installs packages only as root, into a temporary root too");
     let mut lab = Lab::new();
     let junk = b"!<arch>\nnot really a deb".to_vec();
     let bundle = bundle_json(

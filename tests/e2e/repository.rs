@@ -33,6 +33,7 @@ fn flat_repository(lab: &Lab) -> std::path::PathBuf {
 /// A lab whose server's bundle asks apt for `package` from a flat file
 /// repository holding the test configurator; returns it with the repository.
 fn apt_lab(package: &str) -> (Lab, std::path::PathBuf) {
+    need_root("apt-get and dpkg install packages only as root, into a temporary root too");
     let mut lab = Lab::new();
     let repo = flat_repository(&lab);
     let bundle = format!(
