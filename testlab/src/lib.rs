@@ -169,9 +169,10 @@ impl Lab {
 /// say), else the `preconf` in the nearest directory above the running
 /// program: tests run from target/<profile>/deps/, examples from
 /// target/<profile>/examples/, both beside target/<profile>/preconf.
-#[track_caller]
 pub fn bin() -> PathBuf {
-    find_bin().unwrap_or_else(|e| panic!("{e}"))
+    find_bin().unwrap_or_else(|e| {
+        panic!("{e}; build it (cargo build --bin preconf) or name one in PRECONF_TEST_BIN")
+    })
 }
 
 /// [`bin`], or why there is none.
@@ -179,14 +180,15 @@ pub fn find_bin() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("PRECONF_TEST_BIN") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|e| format!("where am I running from? {e}"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot tell the running program's path: {e}"))?;
     exe.ancestors()
         .skip(1)
         .map(|dir| dir.join("preconf"))
         .find(|p| is_executable(p))
         .ok_or_else(|| {
             format!(
-                "no preconf binary in any directory above {}; build it (cargo build --bin preconf) or name one in PRECONF_TEST_BIN",
+                "no executable preconf in any directory above {}",
                 exe.display()
             )
         })
