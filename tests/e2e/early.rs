@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 #[test]
 fn a_bad_ca_file_fails_before_any_question_or_packet() {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::support::*;
+use preconf_testlab::*;
 
 /// cfg1 checks the login and redirects the bundle to cfg2, another origin
 /// (its own port), whose bundle names its package relatively: on cfg2.
