@@ -34,7 +34,10 @@ fn ip(args: &[&str]) {
 
 impl Net {
     /// Creates both namespaces (needs root) and the link between them.
-    #[allow(clippy::new_without_default)] // namespaces are made on purpose, not by default
+    #[expect(
+        clippy::new_without_default,
+        reason = "namespaces are made on purpose, not by default"
+    )]
     #[track_caller]
     pub fn new() -> Net {
         crate::need_root("it creates network namespaces joined by a veth pair");
