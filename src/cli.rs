@@ -182,9 +182,10 @@ Neither reaches the package tools or the configurator.
 The configurator is started with PRECONF_BUNDLE, PRECONF_DEVICE_ID,
 PRECONF_CONFIG_URL, PRECONF_SERVER, PRECONF_CERT_DIR and PRECONF_ROOT set.
 
-Exit codes: 0 done, 64 usage, 65 bad data from the server, 66 missing input
-file, 69 service not found, 71 exec failed, 73/74 file error, 75 temporary
-failure (try again), 77 login refused or declined, 78 bad configuration.
+Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input file, 69 service
+not found, 71 exec failed, 73 cannot write a file, 74 cannot read one,
+75 temporary failure (try again), 77 login refused or declined, 78 bad
+configuration.
 ";
 
 #[cfg(test)]
