@@ -25,14 +25,14 @@ struct Sample {
 }
 
 fn main() {
-    let mut bin = bin();
+    let mut bin: Option<PathBuf> = None;
     let mut runs = 5;
     let mut sizes = vec![20u64, 200];
     let mut rate: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
+            "--bin" => bin = Some(PathBuf::from(args.next().expect("--bin PATH"))),
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--rate" => {
                 rate = Some(
@@ -52,6 +52,8 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
+    // Parsed first: without --bin, the preconf beside this program.
+    let bin = bin.unwrap_or_else(preconf_testlab::bin);
     for tool in ["/usr/bin/time", "curl"] {
         assert!(
             Command::new("sh")
