@@ -11,6 +11,8 @@ use nanoserde::DeJson;
 use url::Url;
 use wire::{WireBundle, WireCertificate, WireConfigurator, WirePackage, WireRepository};
 
+use crate::net::http::check_url;
+use crate::state::PackageType;
 use crate::state::files::InRoot;
 
 const FORMAT: u32 = 1;
@@ -22,7 +24,8 @@ pub(crate) struct Bundle {
     pub(crate) holder: Option<String>,
     pub(crate) device_id: Option<String>,
     pub(crate) configurator: Configurator,
-    pub(crate) config_url: Option<Url>,
+    /// Passed on to the configurator as the bundle gave it.
+    pub(crate) config_url: Option<String>,
     pub(crate) certificates: Vec<Certificate>,
     /// Package repositories, for packages of type `apt`.
     pub(crate) repositories: Vec<Repository>,
@@ -67,30 +70,6 @@ pub(crate) enum PackageKind {
     Deb { file: PackageFile },
     /// A package from the bundle's repositories, installed with apt-get.
     Apt { name: String },
-}
-
-/// The type of a package, as the bundle and the receipt spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PackageType {
-    Exec,
-    Deb,
-    Apt,
-}
-
-impl PackageType {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            PackageType::Exec => "exec",
-            PackageType::Deb => "deb",
-            PackageType::Apt => "apt",
-        }
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<PackageType> {
-        [PackageType::Exec, PackageType::Deb, PackageType::Apt]
-            .into_iter()
-            .find(|t| t.name() == name)
-    }
 }
 
 impl PackageKind {
@@ -151,10 +130,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
         holder: user.name.or(user.login),
         device_id: w.device.and_then(|d| d.id),
         configurator: configurator(w.configurator)?,
-        config_url: w
-            .config_url
-            .map(|u| Url::parse(&u).map_err(|e| format!("config_url '{u}' is not a URL: {e}")))
-            .transpose()?,
+        config_url: w.config_url.map(config_url).transpose()?,
         certificates: certificates(w.certificates.unwrap_or_default())?,
         repositories: w
             .repositories
@@ -231,11 +207,13 @@ fn package_file(p: &WirePackage) -> Result<PackageFile, String> {
         .clone()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| format!("is of type {} and needs a url", p.kind))?;
-    // Relative URLs are resolved against the bundle's URL later; any base
-    // shows whether it can be.
+    // Relative URLs are resolved against the bundle's URL later; an https
+    // base shows whether one can be, and what an absolute one is.
     let base = Url::parse("https://bundle.invalid/b/").expect("a valid URL");
-    base.join(&url)
+    let resolved = base
+        .join(&url)
         .map_err(|e| format!("has the url '{url}', which is not usable ({e})"))?;
+    check_url(&resolved).map_err(|why| format!("has the url '{url}', which {why}"))?;
     let size = p
         .size
         .ok_or_else(|| format!("is of type {} and needs a size", p.kind))?;
@@ -244,6 +222,20 @@ fn package_file(p: &WirePackage) -> Result<PackageFile, String> {
         return Err("needs a sha256 of 64 hex digits".into());
     }
     Ok(PackageFile { url, sha256, size })
+}
+
+/// A URL for the configurator: http or https, without a login in it.
+fn config_url(u: String) -> Result<String, String> {
+    let url = Url::parse(&u).map_err(|e| format!("config_url '{u}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!(
+            "config_url '{u}' must be an http(s) URL without a login"
+        ));
+    }
+    Ok(u)
 }
 
 fn certificates(certs: Vec<WireCertificate>) -> Result<Vec<Certificate>, String> {
@@ -484,6 +476,9 @@ mod tests {
         assert!(err("\"/usr/bin/corp\", \"--enroll\"", "\"/usr/../bin/corp\"").contains("'..'"));
         assert!(err("\"/usr/bin/corp\", \"--enroll\"", "").contains("command is empty"));
         assert!(err("pkgs/corp.sh", "https://[::1/x").contains("not usable"));
+        assert!(err("pkgs/corp.sh", "ftp://cfg.example.com/x").contains("https://"));
+        assert!(err("pkgs/corp.sh", "https://u@cfg.example.com/x").contains("login"));
+        assert!(err("https://cfg.example.com/devices", "file:///etc").contains("config_url"));
         assert!(parse(b"not json").is_err());
     }
 
@@ -536,13 +531,5 @@ mod tests {
         b.configurator.packages.retain(|p| p.arch != "any");
         let e = b.package_for("x86_64").unwrap_err();
         assert!(e.contains("x86_64") && e.contains("arm64"), "{e}");
-    }
-
-    #[test]
-    fn package_types_round_trip() {
-        for t in [PackageType::Exec, PackageType::Deb, PackageType::Apt] {
-            assert_eq!(PackageType::from_name(t.name()), Some(t));
-        }
-        assert_eq!(PackageType::from_name("rpm"), None);
     }
 }

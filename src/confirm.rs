@@ -1,8 +1,8 @@
 //! Step 2: the person confirms the domain learned from the network, or
 //! types the right one. `--yes` accepts without asking.
 
-use crate::domain;
 use crate::error::{Error, Exit, Result, Step};
+use crate::net::dns;
 use crate::prompt::{DomainAnswer, Terminal, unanswerable};
 use crate::report::say;
 
@@ -30,7 +30,7 @@ pub(crate) fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) ->
         match t.confirm_domain(&domain).map_err(tty)? {
             DomainAnswer::Yes => break domain,
             DomainAnswer::No => break type_domain(t)?,
-            DomainAnswer::Other(d) => match domain::normalize(&d) {
+            DomainAnswer::Other(d) => match dns::domain_name(&d) {
                 Some(d) => break d,
                 None => t
                     .tell(&format!("'{d}' is not a domain name such as example.com."))
@@ -65,7 +65,7 @@ fn type_domain(t: &mut Terminal) -> Result<String> {
                     "pass --domain NAME",
                 )
             })?;
-        match domain::normalize(&typed) {
+        match dns::domain_name(&typed) {
             Some(d) => return Ok(d),
             None => t
                 .tell(&format!(

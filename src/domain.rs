@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Exit, Result, Step};
+use crate::net::dns::domain_name;
 
 /// A domain and where it was found, for the step line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,11 +128,11 @@ fn from_lease(text: &str) -> Option<String> {
     for line in text.lines() {
         let line = line.trim();
         if let Some(v) = line.strip_prefix("DOMAINNAME=") {
-            found = normalize(v).or(found);
+            found = domain_name(v).or(found);
         } else if let Some(rest) = line.strip_prefix("option domain-name ") {
             let v = rest.trim_end_matches(';').trim().trim_matches('"');
             // dhclient may carry several space-separated names; the first is the domain.
-            found = v.split_whitespace().next().and_then(normalize).or(found);
+            found = v.split_whitespace().next().and_then(domain_name).or(found);
         }
     }
     found
@@ -165,38 +166,12 @@ fn from_resolv_conf(text: &str) -> Option<String> {
         let mut words = line.split_whitespace();
         match words.next() {
             Some("domain") | Some("search") => {
-                found = words.next().and_then(normalize);
+                found = words.next().and_then(domain_name);
             }
             _ => {}
         }
     }
     found
-}
-
-/// Lower-cases, drops a trailing dot, and rejects what is not a host name
-/// of at least two labels.
-pub(crate) fn normalize(name: &str) -> Option<String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    let labels: Vec<&str> = name.split('.').collect();
-    if name.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| ok_label(l)) {
-        return None;
-    }
-    Some(name)
-}
-
-/// True when `host` is `domain` or a name below it.
-pub(crate) fn is_within(host: &str, domain: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    host == domain || host.ends_with(&format!(".{domain}"))
 }
 
 /// The nameservers a run asks, and where they came from.
@@ -311,27 +286,11 @@ mod tests {
     }
 
     #[test]
-    fn rejects_non_domains() {
-        assert_eq!(normalize("localdomain"), None);
-        assert_eq!(normalize("a..b"), None);
-        assert_eq!(normalize("bad name.example"), None);
-        assert_eq!(normalize("ok-1.example."), Some("ok-1.example".into()));
-    }
-
-    #[test]
     fn resolv_conf_nameservers() {
         let t = "# x\nnameserver 192.0.2.1\nnameserver ::1\nnameserver fe80::1%eth0\nsearch example.com\n";
         let ns = nameservers_of(t);
         assert_eq!(ns.len(), 3);
         assert_eq!(ns[0], "192.0.2.1:53".parse().unwrap());
         assert_eq!(ns[1], "[::1]:53".parse().unwrap());
-    }
-
-    #[test]
-    fn within() {
-        assert!(is_within("cfg.example.com.", "example.com"));
-        assert!(is_within("EXAMPLE.com", "example.com"));
-        assert!(!is_within("badexample.com", "example.com"));
-        assert!(!is_within("cfg.other.net", "example.com"));
     }
 }

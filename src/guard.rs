@@ -3,8 +3,8 @@
 //! accepts; without a terminal and without `--yes`, it is refused.
 
 use crate::discover::Candidate;
-use crate::domain;
 use crate::error::{Error, Exit, Result, Step};
+use crate::net::dns;
 use crate::prompt::{Terminal, unanswerable};
 use crate::report::say;
 
@@ -21,7 +21,7 @@ pub(crate) fn check(
     };
     let mut kept = Vec::new();
     for c in cands {
-        if domain::is_within(c.host(), domain) {
+        if dns::is_within(c.host(), domain) {
             kept.push(c);
             continue;
         }

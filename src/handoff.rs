@@ -34,7 +34,7 @@ impl Handoff {
     ) -> Handoff {
         let command = &bundle.configurator.command;
         let device_id = bundle.device_id.as_deref().or(device_id);
-        let config_url = bundle.config_url.as_ref().map(Url::to_string);
+        let config_url = bundle.config_url.clone();
         Handoff {
             program: command.program.under(root),
             args: command.args.clone(),

@@ -95,7 +95,11 @@ fn provision(
     state.prepare()?;
     let installed = install::package(pkg, fetched, http, &s.root, state)?;
     // After the package, so a failed install leaves an earlier run's in place.
-    state.store(&fetched.raw, &bundle.certificates)?;
+    let certs = bundle.certificates.iter();
+    state.store(
+        &fetched.raw,
+        certs.map(|c| (c.name.as_str(), c.pem.as_str())),
+    )?;
     say(
         Step::Install,
         format!(

@@ -27,10 +27,11 @@ pub(crate) fn show(s: &Settings, json: bool) -> Result<()> {
     }
     println!("server       {}", receipt.server);
     println!("bundle       {}", receipt.bundle_url);
-    println!("package      {} ({} for {})", p.name, p.kind.name(), p.arch);
-    println!("from         {}", p.from);
-    if let Some((sha, size)) = &p.verified {
-        println!("sha256       {sha} ({size} bytes)");
+    let kind = p.package.package_type().name();
+    println!("package      {} ({kind} for {})", p.name, p.arch);
+    println!("from         {}", p.package.source());
+    if let Some(v) = p.package.verified() {
+        println!("sha256       {} ({} bytes)", v.sha256, v.size);
     }
     println!("command      {}", receipt.command.join(" "));
     println!("state        {}", state.dir.display());

@@ -12,8 +12,6 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
-use url::Url;
-
 use crate::bundle::{Package, PackageFile, PackageKind};
 use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
 use crate::download::{self, Staged};
@@ -21,7 +19,7 @@ use crate::error::{Error, Exit, Result, Step};
 use crate::fetch::Fetched;
 use crate::net::http::Http;
 use crate::report::say;
-use crate::state::{Installed, State};
+use crate::state::{Installed, InstalledPackage, State, Verified};
 
 /// Installs `pkg`, from the bundle `fetched` brought, below `root`.
 pub(crate) fn package(
@@ -31,32 +29,30 @@ pub(crate) fn package(
     root: &Path,
     state: &State,
 ) -> Result<Installed> {
-    let (from, verified) = match &pkg.kind {
+    let package = match &pkg.kind {
         PackageKind::Apt { name } => {
             let repos = &fetched.bundle.repositories;
             say(
                 Step::Install,
                 apt::from_repositories(name, repos, root, &state.dir)?,
             );
-            (format!("apt:{name}"), None)
+            InstalledPackage::Apt { name: name.clone() }
         }
         PackageKind::Exec { file, path } => {
-            let (url, staged) = download_file(file, fetched, http, state)?;
+            let (staged, verified) = download_file(file, fetched, http, state)?;
             say(Step::Install, exec::place(&staged, path, root)?);
-            (url.to_string(), Some((staged.sha256, staged.size)))
+            InstalledPackage::Exec(verified)
         }
         PackageKind::Deb { file } => {
-            let (url, staged) = download_file(file, fetched, http, state)?;
+            let (staged, verified) = download_file(file, fetched, http, state)?;
             say(Step::Install, dpkg::deb(&staged.path, root)?);
-            (url.to_string(), Some((staged.sha256, staged.size)))
+            InstalledPackage::Deb(verified)
         }
     };
     Ok(Installed {
         name: fetched.bundle.configurator.name.clone(),
         arch: pkg.arch.clone(),
-        kind: pkg.kind.package_type(),
-        from,
-        verified,
+        package,
     })
 }
 
@@ -68,7 +64,7 @@ fn download_file(
     fetched: &Fetched,
     http: &Http,
     state: &State,
-) -> Result<(Url, Staged)> {
+) -> Result<(Staged, Verified)> {
     let url = fetched.url.join(&file.url).map_err(|e| {
         Error::new(
             Step::Bundle,
@@ -88,7 +84,12 @@ fn download_file(
             staged.size, staged.sha256
         ),
     );
-    Ok((url, staged))
+    let verified = Verified {
+        url,
+        sha256: staged.sha256.clone(),
+        size: staged.size,
+    };
+    Ok((staged, verified))
 }
 
 /// Runs a package tool (dpkg, apt-get) to its end, without input, its

@@ -199,6 +199,32 @@ fn timeout_as_such(e: io::Error) -> io::Error {
     }
 }
 
+/// Lower-cases, drops a trailing dot, and rejects what is not a host name
+/// of at least two labels.
+pub(crate) fn domain_name(name: &str) -> Option<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    if name.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| ok_label(l)) {
+        return None;
+    }
+    Some(name)
+}
+
+/// True when `host` is `domain` or a name below it.
+pub(crate) fn is_within(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +240,21 @@ mod tests {
             matching_reply(&bytes, 7).is_none(),
             "a query is not a reply"
         );
+    }
+
+    #[test]
+    fn rejects_non_domains() {
+        assert_eq!(domain_name("localdomain"), None);
+        assert_eq!(domain_name("a..b"), None);
+        assert_eq!(domain_name("bad name.example"), None);
+        assert_eq!(domain_name("ok-1.example."), Some("ok-1.example".into()));
+    }
+
+    #[test]
+    fn within() {
+        assert!(is_within("cfg.example.com.", "example.com"));
+        assert!(is_within("EXAMPLE.com", "example.com"));
+        assert!(!is_within("badexample.com", "example.com"));
+        assert!(!is_within("cfg.other.net", "example.com"));
     }
 }

@@ -120,6 +120,13 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// Whether these credentials may go to `url`: its origin accepted them.
+    pub(crate) fn covers(&self, url: &Url) -> bool {
+        self.origin == url.origin()
+    }
+}
+
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
@@ -159,6 +166,9 @@ impl Http {
             .timeout_per_read(Some(io_timeout))
             .timeout_per_write(Some(io_timeout))
             .max_response_header_size(16 * 1024)
+            // Every name is resolved by our DNS client and every connection
+            // goes where the URL says: no proxy from the environment.
+            .proxy(None)
             // One request at a time to each server; no pool to keep warm.
             .max_idle_connections(1)
             .build();
@@ -178,16 +188,13 @@ impl Http {
     pub(crate) fn get(&self, url: &Url, auth: Option<&Auth>) -> Result<Got, HttpFailure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            if url.scheme() != "https" {
-                return Err(HttpFailure::Refused(format!(
-                    "refusing plain-http URL {url}"
-                )));
-            }
+            check_url(&url)
+                .map_err(|why| HttpFailure::Refused(format!("refusing {url}: it {why}")))?;
             let mut req = self.agent.get(url.as_str());
             for (k, v) in &self.identity {
                 req = req.header(*k, v);
             }
-            let auth = auth.filter(|a| a.origin == url.origin());
+            let auth = auth.filter(|a| a.covers(&url));
             if let Some(a) = auth {
                 req = req.header("Authorization", &a.header);
             }
@@ -240,7 +247,23 @@ fn redirect(url: &Url, code: u16, resp: &Response<Body>) -> Result<Url, HttpFail
             "{url} redirected to plain-http {next}; refusing"
         )));
     }
+    check_url(&next).map_err(|why| {
+        HttpFailure::Refused(format!("{url} redirected to {next}, which {why}; refusing"))
+    })?;
     Ok(next)
+}
+
+/// The one rule for every URL this tool requests, wherever it came from:
+/// https only, and no login or password in it (it would end up in logs
+/// and the receipt, and hide where a request really goes).
+pub(crate) fn check_url(url: &Url) -> Result<(), String> {
+    if url.scheme() != "https" {
+        return Err("must be an https:// URL; preconf never fetches over plain http".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a login or password".into());
+    }
+    Ok(())
 }
 
 /// A status other than success; nginx explains a refused device
@@ -469,5 +492,16 @@ mod tests {
                     .origin()
         );
         assert!(!format!("{a:?}").contains("amRvZTpwdw"));
+        assert!(a.covers(&Url::parse("https://CFG.example.com/x").unwrap()));
+    }
+
+    #[test]
+    fn only_plain_https_urls() {
+        let check = |u: &str| check_url(&Url::parse(u).unwrap());
+        assert!(check("https://cfg.example.com/b").is_ok());
+        assert!(check("http://cfg.example.com/b").is_err());
+        assert!(check("file:///etc/passwd").is_err());
+        assert!(check("https://cfg.example.com@evil.example/b").is_err());
+        assert!(check("https://u:p@cfg.example.com/b").is_err());
     }
 }

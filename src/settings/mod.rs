@@ -20,6 +20,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Exit, Result, Step};
+use crate::net::http::check_url;
 use crate::net::tls::Trust;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
 pub(crate) use text::Kind;
@@ -384,7 +385,7 @@ fn switch(v: &Value) -> Result<bool, String> {
 }
 
 fn domain_name(v: &Value) -> Result<String, String> {
-    crate::domain::normalize(v.text()?)
+    crate::net::dns::domain_name(v.text()?)
         .ok_or_else(|| "is not a DNS domain such as example.com".into())
 }
 
@@ -402,12 +403,7 @@ fn nameserver(v: &Value) -> Result<SocketAddr, String> {
 
 fn https_url(v: &Value) -> Result<Url, String> {
     let url = Url::parse(v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
-    if url.scheme() != "https" {
-        return Err("must be an https:// URL; preconf never fetches over plain http".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("carries a login; give it with --user, and never a password in a URL".into());
-    }
+    check_url(&url)?;
     Ok(url)
 }
 

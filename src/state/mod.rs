@@ -18,9 +18,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::Certificate;
 use crate::error::{Error, Exit, Result, Step};
-pub(crate) use receipt::{Installed, Receipt};
+pub(crate) use receipt::{Installed, InstalledPackage, PackageType, Receipt, Verified};
 
 /// Receipts are tiny; a huge one is not ours.
 const MAX_RECEIPT: u64 = 64 * 1024;
@@ -91,7 +90,12 @@ impl State {
 
     /// The bundle and its certificates, for the configurator; then the
     /// staging area is emptied.
-    pub(crate) fn store(&self, raw_bundle: &[u8], certs: &[Certificate]) -> Result<()> {
+    /// `certs` are (file name, PEM) pairs, the names checked by the bundle.
+    pub(crate) fn store<'a>(
+        &self,
+        raw_bundle: &[u8],
+        certs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
         self.write_certs(certs)
             .map_err(|e| cannot_write(&self.certs(), &e))?;
         files::write_atomic(&self.bundle(), raw_bundle, 0o600)
@@ -102,7 +106,10 @@ impl State {
 
     /// Replaces the certificate directory as a whole: the new set is written
     /// beside it and swapped in, so a failure leaves the old set in place.
-    fn write_certs(&self, certs: &[Certificate]) -> io::Result<()> {
+    fn write_certs<'a>(
+        &self,
+        certs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> io::Result<()> {
         let live = self.certs();
         let fresh = self.dir.join(".certs.new");
         let old = self.dir.join(".certs.old");
@@ -110,12 +117,8 @@ impl State {
         let _ = fs::remove_dir_all(&fresh);
         let _ = fs::remove_dir_all(&old);
         files::private_dir(&fresh)?;
-        for c in certs {
-            files::write_atomic(
-                &fresh.join(format!("{}.pem", c.name)),
-                c.pem.as_bytes(),
-                0o600,
-            )?;
+        for (name, pem) in certs {
+            files::write_atomic(&fresh.join(format!("{name}.pem")), pem.as_bytes(), 0o600)?;
         }
         if live.exists() {
             fs::rename(&live, &old)?;
@@ -172,16 +175,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("preconf-state-{}", std::process::id()));
         let state = State::new(dir.clone());
         state.prepare().unwrap();
-        let cert = |name: &str| Certificate {
-            name: name.into(),
-            pem: format!("-----BEGIN CERTIFICATE-----\n{name}\n"),
-        };
-        state.write_certs(&[cert("first")]).unwrap();
+        let cert = |name| [(name, "-----BEGIN CERTIFICATE-----\n")];
+        state.write_certs(cert("first")).unwrap();
         // Power cut after `certs` became `.certs.old`, before the new set moved in.
         fs::rename(state.certs(), dir.join(".certs.old")).unwrap();
         state.recover().unwrap();
         assert!(state.certs().join("first.pem").is_file());
-        state.write_certs(&[cert("second")]).unwrap();
+        state.write_certs(cert("second")).unwrap();
         assert!(
             state.certs().join("second.pem").is_file() && !state.certs().join("first.pem").exists()
         );

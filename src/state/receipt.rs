@@ -7,8 +7,6 @@ use nanoserde::{DeJson, SerJson};
 use url::Url;
 use wire::{Wire, WireInstalled};
 
-use crate::bundle::PackageType;
-
 const FORMAT: u32 = 1;
 
 /// What a run provisioned, typed.
@@ -31,13 +29,77 @@ pub(crate) struct Receipt {
 pub(crate) struct Installed {
     /// The configurator's name, from the bundle.
     pub(crate) name: String,
+    /// As the bundle named it.
     pub(crate) arch: String,
-    pub(crate) kind: PackageType,
-    /// The download URL, or `apt:NAME` for a package from a repository.
-    pub(crate) from: String,
-    /// SHA-256 and size of the downloaded file; none for apt packages
-    /// (apt verifies those).
-    pub(crate) verified: Option<(String, u64)>,
+    pub(crate) package: InstalledPackage,
+}
+
+/// How the package got onto the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InstalledPackage {
+    Exec(Verified),
+    Deb(Verified),
+    /// From the bundle's repositories; apt verified it.
+    Apt {
+        name: String,
+    },
+}
+
+/// A downloaded file, and what it was checked to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    pub(crate) url: Url,
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+}
+
+/// The type of a package, as the bundle and the receipt spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PackageType {
+    Exec,
+    Deb,
+    Apt,
+}
+
+impl PackageType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PackageType::Exec => "exec",
+            PackageType::Deb => "deb",
+            PackageType::Apt => "apt",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<PackageType> {
+        [PackageType::Exec, PackageType::Deb, PackageType::Apt]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+impl InstalledPackage {
+    pub(crate) fn package_type(&self) -> PackageType {
+        match self {
+            InstalledPackage::Exec(_) => PackageType::Exec,
+            InstalledPackage::Deb(_) => PackageType::Deb,
+            InstalledPackage::Apt { .. } => PackageType::Apt,
+        }
+    }
+
+    /// Where it came from: the download URL, or `apt:NAME`.
+    pub(crate) fn source(&self) -> String {
+        match self {
+            InstalledPackage::Exec(v) | InstalledPackage::Deb(v) => v.url.to_string(),
+            InstalledPackage::Apt { name } => format!("apt:{name}"),
+        }
+    }
+
+    pub(crate) fn verified(&self) -> Option<&Verified> {
+        match self {
+            InstalledPackage::Exec(v) | InstalledPackage::Deb(v) => Some(v),
+            InstalledPackage::Apt { .. } => None,
+        }
+    }
 }
 
 impl Receipt {
@@ -63,6 +125,7 @@ impl Receipt {
 
     pub(crate) fn to_json(&self) -> String {
         let p = &self.package;
+        let verified = p.package.verified();
         Wire {
             format: FORMAT,
             time: self.time.clone(),
@@ -73,10 +136,10 @@ impl Receipt {
             package: WireInstalled {
                 name: p.name.clone(),
                 arch: p.arch.clone(),
-                kind: p.kind.name().to_string(),
-                url: p.from.clone(),
-                sha256: p.verified.as_ref().map(|(h, _)| h.clone()),
-                size: p.verified.as_ref().map(|(_, s)| *s),
+                kind: p.package.package_type().name().to_string(),
+                url: p.package.source(),
+                sha256: verified.map(|v| v.sha256.clone()),
+                size: verified.map(|v| v.size),
             },
             command: self.command.clone(),
         }
@@ -96,6 +159,27 @@ impl Receipt {
         let p = w.package;
         let kind = PackageType::from_name(&p.kind)
             .ok_or_else(|| format!("its package type '{}' is unknown", p.kind))?;
+        let verified = || -> Result<Verified, String> {
+            match (p.sha256.clone(), p.size) {
+                (Some(sha256), Some(size)) => Ok(Verified {
+                    url: url("package url", &p.url)?,
+                    sha256,
+                    size,
+                }),
+                _ => Err(format!("its {} package has no sha256 and size", p.kind)),
+            }
+        };
+        let package = match kind {
+            PackageType::Exec => InstalledPackage::Exec(verified()?),
+            PackageType::Deb => InstalledPackage::Deb(verified()?),
+            PackageType::Apt => InstalledPackage::Apt {
+                name: p
+                    .url
+                    .strip_prefix("apt:")
+                    .ok_or_else(|| format!("its apt package comes from '{}'", p.url))?
+                    .to_string(),
+            },
+        };
         Ok(Receipt {
             time: w.time,
             unix_time: w.unix_time,
@@ -105,9 +189,7 @@ impl Receipt {
             package: Installed {
                 name: p.name,
                 arch: p.arch,
-                kind,
-                from: p.url,
-                verified: p.sha256.zip(p.size),
+                package,
             },
             command: w.command,
         })
@@ -194,18 +276,24 @@ mod tests {
             Installed {
                 name: "corp".into(),
                 arch: "any".into(),
-                kind: PackageType::Exec,
-                from: "https://cfg2.example.com/corp.sh".into(),
-                verified: Some(("ab".repeat(32), 5)),
+                package: InstalledPackage::Exec(Verified {
+                    url: Url::parse("https://cfg2.example.com/corp.sh").unwrap(),
+                    sha256: "ab".repeat(32),
+                    size: 5,
+                }),
             },
             vec!["/usr/bin/corp".into()],
         );
         assert_eq!(Receipt::from_json(r.to_json().as_bytes()).unwrap(), r);
-        let bad = r.to_json().replace("\"exec\"", "\"rpm\"");
-        assert!(
-            Receipt::from_json(bad.as_bytes())
-                .unwrap_err()
-                .contains("rpm")
-        );
+        let json = r.to_json();
+        let err = |from: &str, to: &str| {
+            Receipt::from_json(json.replace(from, to).as_bytes()).unwrap_err()
+        };
+        assert!(err("\"exec\"", "\"rpm\"").contains("rpm"));
+        assert!(err("\"exec\"", "\"apt\"").contains("apt package"));
+        assert!(err("\"size\":5", "\"size\":null").contains("no sha256"));
+        for t in [PackageType::Exec, PackageType::Deb, PackageType::Apt] {
+            assert_eq!(PackageType::from_name(t.name()), Some(t));
+        }
     }
 }
