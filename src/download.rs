@@ -41,10 +41,7 @@ pub(crate) fn file(
     fs::create_dir_all(staging).map_err(|e| io_error(staging, &e))?;
     let name = file_name(url);
     let path = staging.join(format!("{}.part", pkg.sha256));
-    let resp = http
-        .get(url, auth)
-        .map_err(|f| refused(f, auth.is_some()))?
-        .response;
+    let resp = http.get(url, auth).map_err(|f| refused(f, auth))?.response;
     if let Some(len) = resp.body().content_length().filter(|&l| l > pkg.size) {
         return Err(too_big(
             name,
@@ -233,11 +230,14 @@ fn file_name(url: &Url) -> &str {
 
 /// A failed package request, in words for the download step; what it
 /// means (the exit code) is the one classification of `HttpFailure`.
-fn refused(f: HttpFailure, sent_login: bool) -> Error {
+fn refused(f: HttpFailure, auth: Option<&Auth>) -> Error {
     let exit = f.verdict().exit;
     let advice = match (&f, exit) {
-        (HttpFailure::Status { code: 401, .. }, _) if !sent_login => {
+        (HttpFailure::Status { code: 401, url }, _) if !auth.is_some_and(|a| a.covers(url)) => {
             "the login goes only to the server that accepted it; ask your IT admin to serve the package from there, or without a login"
+        }
+        (HttpFailure::Status { code: 401, .. }, _) => {
+            "the server took the login for the bundle but not for the package; ask your IT admin"
         }
         (HttpFailure::Refused(_), _) => "packages must be served over https",
         (_, Exit::TempFail) => "check the network and try again",

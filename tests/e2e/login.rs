@@ -81,3 +81,33 @@ fn a_redirect_target_that_wants_the_login_for_the_bundle_is_told_no() {
     run(&lab).fails(77, "cfg1.example.test redirected the bundle request to");
     login_stayed_with_cfg1(&lab, &["/bundle"]);
 }
+
+#[test]
+fn a_package_on_another_origin_that_wants_a_login_is_told_no() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let cdn = lab.serve_with(
+        "cdn.example.test",
+        HashMap::from([("/corp.sh".to_string(), Reply::Status(401))]),
+        false,
+        None,
+    );
+    let mut pkg = exec_pkg(&s.script);
+    let url = format!("https://cdn.example.test:{cdn}/corp.sh");
+    pkg.url = &url;
+    let bundle = bundle_json(&[pkg], &["/usr/bin/corp-configurator"], &[]);
+    let cfg1 = lab.serve(
+        "cfg1.example.test",
+        HashMap::from([("/bundle".to_string(), Reply::Body(bundle.into_bytes()))]),
+    );
+    lab.start_dns(
+        zone_for(&[("cfg1.example.test", 10, 1, cfg1)]).a("cdn.example.test", Ipv4Addr::LOCALHOST),
+    );
+    run(&lab).fails(
+        77,
+        "answered 401; the login goes only to the server that accepted it",
+    );
+    let cdn_log = lab.servers[0].requests();
+    assert_eq!(cdn_log.len(), 1);
+    assert!(!cdn_log[0].headers.contains_key("authorization"));
+}

@@ -204,3 +204,17 @@ fn system_roots_are_added_not_substituted() {
         .ok()
         .says(&format!("from {store}"));
 }
+
+#[test]
+fn proxy_variables_are_not_followed() {
+    let (lab, _) = lab_with(standard_routes(&Lab::new()).routes);
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let mut c = lab.preconf();
+    c.args(["--domain", DOMAIN, "--no-exec"]);
+    for var in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "HTTP_PROXY"] {
+        c.env(var, &dead);
+    }
+    // Connections go where the URLs say, names resolved by our own DNS.
+    Run::of(c).ok();
+    assert_eq!(lab.servers[0].requests().len(), 2);
+}
