@@ -60,7 +60,8 @@ fn main() {
 
     // Release builds abort on panic (Cargo.toml): link their binaries without
     // the unwind tables nothing reads (no-unwind-tables.ld): about 230 KiB
-    // on aarch64 and x86_64, 40 KiB on armv7.
+    // on aarch64 and x86_64, 40 KiB on armv7. (`cargo bench` builds its
+    // binaries with this profile too; there a panic also ends the process.)
     // Here, not in .cargo/config.toml: rustflags would reach the test builds
     // too, which unwind, and RUSTFLAGS would replace them.
     println!("cargo:rerun-if-changed=no-unwind-tables.ld");

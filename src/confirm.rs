@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::dns;
-use crate::prompt::{DomainAnswer, Terminal, unanswerable};
+use crate::prompt::{DomainAnswer, Terminal, terminal_failed, unanswerable};
 use crate::report::say;
 
 /// Confirms a domain learned from the network, or takes the one typed instead.
@@ -19,13 +19,7 @@ pub(crate) fn learned(domain: String, yes: bool, term: &mut Option<Terminal>) ->
             "pass --yes to accept it, or --domain NAME",
         )
     })?;
-    let tty = |e: std::io::Error| {
-        unanswerable(
-            Step::Confirm,
-            format!("cannot ask on the terminal: {e}"),
-            "pass --yes or --domain NAME",
-        )
-    };
+    let tty = |e: std::io::Error| terminal_failed(Step::Confirm, e, "pass --yes or --domain NAME");
     let chosen = loop {
         match t.confirm_domain(&domain).map_err(tty)? {
             DomainAnswer::Yes => break domain,
@@ -58,13 +52,7 @@ fn type_domain(t: &mut Terminal) -> Result<String> {
     loop {
         let typed = t
             .ask("Type your company domain (for example example.com): ")
-            .map_err(|e| {
-                unanswerable(
-                    Step::Confirm,
-                    format!("cannot ask on the terminal: {e}"),
-                    "pass --domain NAME",
-                )
-            })?;
+            .map_err(|e| terminal_failed(Step::Confirm, e, "pass --domain NAME"))?;
         match dns::domain_name(&typed) {
             Some(d) => return Ok(d),
             None => t

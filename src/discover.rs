@@ -194,7 +194,8 @@ fn srv_error(name: &str, f: LookupFailure) -> Error {
             Exit::TempFail,
             "check the network and --dns, then try again",
         ),
-        LookupFailure::BadName(_) => (Exit::Usage, "check the domain and --service"),
+        // Both are checked when read; what is left is a name too long in all.
+        LookupFailure::BadName(_) => (Exit::Config, "check the domain and --service"),
         LookupFailure::NoNameserver => (Exit::Config, "check the network settings"),
     };
     Error::new(Step::Discover, exit, format!("SRV {name}: {f}; {advice}."))

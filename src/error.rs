@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The steps of a run, named as they appear in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     Usage,
     Settings,
     Domain,
@@ -24,7 +24,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Usage => "usage",
             Step::Settings => "settings",
@@ -47,7 +47,7 @@ impl Step {
 
 /// Exit codes from sysexits(3), so scripts can tell "try later" from "fix it".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// The command line was wrong.
     Usage = 64,
     /// Data from the server or a file was malformed or did not verify.
@@ -71,11 +71,11 @@ pub enum Exit {
 }
 
 #[derive(Debug)]
-pub struct Error {
-    pub step: Step,
-    pub exit: Exit,
+pub(crate) struct Error {
+    pub(crate) step: Step,
+    pub(crate) exit: Exit,
     /// One sentence: what failed, on what, and what to do next.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Exit {
@@ -96,7 +96,7 @@ impl Exit {
 }
 
 impl Error {
-    pub fn new(step: Step, exit: Exit, message: impl Into<String>) -> Error {
+    pub(crate) fn new(step: Step, exit: Exit, message: impl Into<String>) -> Error {
         Error {
             step,
             exit,
@@ -104,11 +104,11 @@ impl Error {
         }
     }
 
-    pub fn usage(message: impl Into<String>) -> Error {
+    pub(crate) fn usage(message: impl Into<String>) -> Error {
         Error::new(Step::Usage, Exit::Usage, message)
     }
 
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         self.exit as i32
     }
 }

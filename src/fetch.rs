@@ -37,13 +37,7 @@ pub(crate) fn fetch(
     asker: &mut Asker,
     term: &mut Option<Terminal>,
 ) -> Result<Fetched> {
-    let first = candidates.first().ok_or_else(|| {
-        Error::new(
-            Step::Fetch,
-            Exit::Unavailable,
-            "no server to fetch the bundle from.",
-        )
-    })?;
+    let first = candidates.first().ok_or_else(no_server)?;
     let mut credentials = asker.ask(first.host(), term)?;
     say(
         Step::Credentials,
@@ -72,7 +66,15 @@ pub(crate) fn fetch(
             }
         }
     }
-    Err(none_answered(candidates.len(), last))
+    Err(last.map_or_else(no_server, |f| none_answered(candidates.len(), f)))
+}
+
+fn no_server() -> Error {
+    Error::new(
+        Step::Fetch,
+        Exit::Unavailable,
+        "no server to fetch the bundle from.",
+    )
 }
 
 /// Asks one server for the bundle; a refused login is asked again. The
@@ -114,7 +116,7 @@ fn from_server(
         if failure.verdict().next_server {
             return Ok(Err(failure));
         }
-        return Err(fatal(failure, &credentials.login));
+        return Err(fatal(failure, url, &credentials.login));
     }
 }
 
@@ -162,11 +164,15 @@ fn redirected_to_login(asked: &Url, at: &Url) -> Error {
 }
 
 /// A failure no other server can mend, in words for the fetch step.
-fn fatal(failure: HttpFailure, login: &str) -> Error {
+fn fatal(failure: HttpFailure, asked: &Url, login: &str) -> Error {
     let exit = failure.verdict().exit;
     let message = match &failure {
-        HttpFailure::Status { code: 403, url } => format!(
+        HttpFailure::Status { code: 403, url } if url.origin() == asked.origin() => format!(
             "{url} refused access to {login} (403); ask your IT admin to enable this login."
+        ),
+        HttpFailure::Status { code: 403, url } => format!(
+            "{} redirected the bundle request to {url}, which refused access (403); ask your IT admin.",
+            asked.host_str().unwrap_or_default()
         ),
         HttpFailure::Status { .. } => {
             format!("{failure}, not a bundle; check the server URL or the TXT path= record.")
@@ -179,14 +185,7 @@ fn fatal(failure: HttpFailure, login: &str) -> Error {
     Error::new(Step::Fetch, exit, message)
 }
 
-fn none_answered(n: usize, last: Option<HttpFailure>) -> Error {
-    let Some(last) = last else {
-        return Error::new(
-            Step::Fetch,
-            Exit::Unavailable,
-            "no server to fetch the bundle from.",
-        );
-    };
+fn none_answered(n: usize, last: HttpFailure) -> Error {
     let exit = last.verdict().exit;
     let (what, advice) = if exit == Exit::Config {
         (

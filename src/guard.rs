@@ -5,7 +5,7 @@
 use crate::discover::Candidate;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::dns;
-use crate::prompt::{Terminal, unanswerable};
+use crate::prompt::{Terminal, terminal_failed};
 use crate::report::say;
 
 /// Servers outside the confirmed domain get the person's say before any
@@ -40,9 +40,9 @@ pub(crate) fn check(
         let ask =
             format!("The configuration server {host} is outside {domain}. Send your login to it?");
         let ok = t.yes_no(&ask, false).map_err(|e| {
-            unanswerable(
+            terminal_failed(
                 Step::Guard,
-                format!("cannot ask on the terminal: {e}"),
+                e,
                 "pass --yes to accept servers outside your domain",
             )
         })?;

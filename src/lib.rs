@@ -10,6 +10,7 @@
 //! and atomic files). Neither `net` nor `state` knows the steps.
 
 #![forbid(unsafe_code)]
+// Everything but `main` is private to the crate, and says so.
 #![deny(unreachable_pub)]
 
 mod bundle;
@@ -34,11 +35,13 @@ mod settings;
 mod state;
 mod status;
 
-pub use crate::error::{Error, Exit, Step};
-
 use std::ffi::OsString;
 
 use cli::Command;
+use error::Error;
+
+// The public surface is `main`, below: the binary and nothing else calls
+// into this crate.
 
 /// The whole program: parses `args`, runs, and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {

@@ -17,6 +17,11 @@ pub(crate) fn unanswerable(step: Step, why: impl Display, instead: &str) -> Erro
     Error::new(step, Exit::Usage, format!("{why}; {instead}."))
 }
 
+/// [`unanswerable`], for a terminal that failed while asking.
+pub(crate) fn terminal_failed(step: Step, e: io::Error, instead: &str) -> Error {
+    unanswerable(step, format!("cannot ask on the terminal: {e}"), instead)
+}
+
 pub(crate) struct Terminal {
     reader: BufReader<File>,
     writer: File,

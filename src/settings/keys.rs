@@ -32,10 +32,10 @@ keys! {
         |s, v| s.server = Some(https_url(v)?);
     User "user" One("NAME") GROUP_LOGIN
         "Login name; the password is asked on the terminal, or taken from PRECONF_ASKPASS or PRECONF_PASSWORD."
-        |s, v| s.user = Some(text(v)?.to_string());
+        |s, v| s.user = Some(plain(v)?.to_string());
     DeviceId "device-id" One("ID") GROUP_LOGIN
         "Device identity sent to the server (header X-Preconf-Device-Id)."
-        |s, v| s.device_id = Some(text(v)?.to_string());
+        |s, v| s.device_id = Some(plain(v)?.to_string());
     DeviceIdFile "device-id-file" One("PATH") GROUP_LOGIN
         "Read the device identity from the first line of this file (a serial number, /etc/machine-id), unless --device-id is given."
         |s, v| s.device_id_file = Some(path(v)?);
@@ -45,7 +45,7 @@ keys! {
     SystemRoots "system-roots" Switch GROUP_TLS
         "Also trust the system's CA store (/etc/ssl/certs/ca-certificates.crt)."
         |s, v| s.system_roots = switch(v)?;
-    ClientCert "client-cert" One("PEM") GROUP_TLS
+    ClientCertPem "client-cert" One("PEM") GROUP_TLS
         "Present this device certificate (chain) to the server: mutual TLS."
         |s, v| s.client_cert = Some(path(v)?);
     ClientKeyPem "client-key" One("PEM") GROUP_TLS

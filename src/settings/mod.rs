@@ -279,7 +279,7 @@ impl Settings {
         }
         if s.client_cert.is_some() != s.client_key.is_some() {
             let given = d
-                .provider(Key::ClientCert)
+                .provider(Key::ClientCertPem)
                 .or(d.provider(Key::ClientKeyPem));
             return Err(Error::new(
                 Step::Settings,
@@ -364,7 +364,7 @@ fn file_layers(dir: &Path) -> Result<Vec<Layer>> {
 
 // The setters' parsers, one per type of value.
 
-fn text(v: &Value) -> Result<&str, String> {
+fn plain(v: &Value) -> Result<&str, String> {
     v.text()
 }
 
@@ -391,7 +391,13 @@ fn domain_name(v: &Value) -> Result<String, String> {
 
 fn service_label(v: &Value) -> Result<String, String> {
     let s = v.text()?;
-    if s.is_empty() || s.starts_with('.') || s.ends_with('.') {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+    };
+    if s.len() > 200 || !s.split('.').all(label) {
         return Err("is not a DNS label like _maemo_autoconf._tcp".into());
     }
     Ok(s.to_string())
@@ -493,6 +499,7 @@ mod tests {
                     Key::Server => "https://cfg.example.com/",
                     Key::Timeout | Key::IoTimeout => "5",
                     Key::Domain => "example.com",
+                    Key::Service => "_corp._tcp",
                     _ => "/abs/path",
                 },
             };
@@ -542,6 +549,15 @@ mod tests {
             Some("127.0.0.2:53".parse().unwrap())
         );
         assert_eq!(parse_nameserver("host"), None);
+    }
+
+    #[test]
+    fn service_labels_are_dns_labels() {
+        let set = |v: &str| Key::Service.set(&mut Settings::default(), &Value::Text(v.into()));
+        assert!(set("_maemo_autoconf._tcp").is_ok());
+        for bad in ["", "._tcp", "_x..tcp", "_x._tcp.", "_x _tcp", "_x/._tcp"] {
+            assert!(set(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
