@@ -5,8 +5,6 @@ use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 
-use rustix::termios::{self, LocalModes, OptionalActions};
-
 use crate::deadline;
 use crate::error::{Error, Exit, Step};
 
@@ -46,12 +44,6 @@ impl Terminal {
 
     /// Asks a question and returns the trimmed answer line.
     pub(crate) fn ask(&mut self, question: &str) -> io::Result<String> {
-        self.answer(question).map(|a| a.trim().to_string())
-    }
-
-    /// Shows `question` and reads the answer line as typed, without its
-    /// line end.
-    fn answer(&mut self, question: &str) -> io::Result<String> {
         deadline::paused(|| {
             write!(self.writer, "{question}")?;
             self.writer.flush()?;
@@ -62,9 +54,7 @@ impl Terminal {
                     "the terminal closed",
                 ));
             }
-            let end = line.trim_end_matches(['\n', '\r']).len();
-            line.truncate(end);
-            Ok(line)
+            Ok(line.trim().to_string())
         })
     }
 
@@ -100,19 +90,8 @@ impl Terminal {
         writeln!(self.writer, "{line}")
     }
 
-    /// Reads a secret with echo off. Echo goes off before the prompt is
-    /// shown, so even an answer typed (or pasted) at once is never echoed;
-    /// it comes back on whatever happens.
+    /// Reads a secret with echo off.
     pub(crate) fn password(&mut self, prompt: &str) -> io::Result<String> {
-        let saved = termios::tcgetattr(&self.writer)?;
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO);
-        // The Enter key still moves to the next line.
-        quiet.local_modes.insert(LocalModes::ECHONL);
-        termios::tcsetattr(&self.writer, OptionalActions::Now, &quiet)?;
-        // A password is taken as typed: spaces are part of it.
-        let answer = self.answer(prompt);
-        termios::tcsetattr(&self.writer, OptionalActions::Now, &saved)?;
-        answer
+        deadline::paused(|| rpassword::prompt_password(prompt))
     }
 }
