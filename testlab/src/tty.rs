@@ -71,6 +71,15 @@ impl Tty {
         self.expect_nth(needle, 1);
     }
 
+    /// Types an answer to a password prompt. The prompt shows a moment
+    /// before the program turns echo off (it writes the prompt, then sets
+    /// the terminal); a person never types that fast, but a test can, and
+    /// under an emulator the moment is long: wait it out.
+    pub fn type_secret(&mut self, text: &str) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.type_line(text);
+    }
+
     pub fn type_line(&mut self, text: &str) {
         let s = self.stdin.as_mut().unwrap();
         s.write_all(format!("{text}\n").as_bytes()).unwrap();

@@ -68,12 +68,12 @@ fn login_and_hidden_password_with_one_retry() {
     t.expect("Login for cfg1.example.test: ");
     t.type_line(LOGIN);
     t.expect("Password for jdoe at cfg1.example.test: ");
-    t.type_line("typo-secret");
+    t.type_secret("typo-secret");
     t.expect("refused the login jdoe; try again");
     t.expect("Login for cfg1.example.test: ");
     t.type_line(LOGIN);
     t.expect_nth("Password for jdoe at cfg1.example.test: ", 2);
-    t.type_line(PASSWORD);
+    t.type_secret(PASSWORD);
     let (code, screen) = t.finish();
     assert_eq!(code, Some(0), "{screen}");
     assert!(
