@@ -15,6 +15,7 @@ use url::Url;
 use crate::bundle::PackageFile;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::http::{self, Auth, Http, HttpFailure};
+use crate::state::Verified;
 
 /// Read and write in pieces this big: large enough for throughput, small
 /// enough for a device with little memory.
@@ -25,8 +26,8 @@ const DEPTH: usize = 3;
 /// A verified package, waiting in the staging area.
 pub(crate) struct Staged {
     pub(crate) path: PathBuf,
-    pub(crate) sha256: String,
-    pub(crate) size: u64,
+    /// Where it came from and what it was checked to be, for the receipt.
+    pub(crate) verified: Verified,
 }
 
 /// Downloads `pkg` from `url` into `staging` and verifies it. `auth` goes
@@ -66,8 +67,11 @@ pub(crate) fn file(
     match result {
         Ok(sha256) => Ok(Staged {
             path,
-            sha256,
-            size: pkg.size,
+            verified: Verified {
+                url: url.clone(),
+                sha256,
+                size: pkg.size,
+            },
         }),
         Err(e) => {
             let _ = fs::remove_file(&path);

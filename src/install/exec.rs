@@ -3,14 +3,13 @@
 
 use std::path::Path;
 
-use crate::download::Staged;
 use crate::error::{Error, Exit, Result, Step};
 use crate::state::files::{self, InRoot};
 
 /// Places the file; returns what was done, for the step line.
-pub(super) fn place(staged: &Staged, path: &InRoot, root: &Path) -> Result<String> {
+pub(super) fn place(staged: &Path, path: &InRoot, root: &Path) -> Result<String> {
     let target = path.under(root);
-    files::move_atomic(&staged.path, &target, 0o755).map_err(|e| {
+    files::move_atomic(staged, &target, 0o755).map_err(|e| {
         Error::new(
             Step::Install,
             Exit::CantCreat,

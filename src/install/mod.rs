@@ -19,7 +19,7 @@ use crate::error::{Error, Exit, Result, Step};
 use crate::fetch::Fetched;
 use crate::net::http::Http;
 use crate::report::say;
-use crate::state::{Installed, InstalledPackage, State, Verified};
+use crate::state::{Installed, InstalledPackage, State};
 
 /// Installs `pkg`, from the bundle `fetched` brought, below `root`.
 pub(crate) fn package(
@@ -39,14 +39,14 @@ pub(crate) fn package(
             InstalledPackage::Apt { name: name.clone() }
         }
         PackageKind::Exec { file, path } => {
-            let (staged, verified) = download_file(file, fetched, http, state)?;
-            say(Step::Install, exec::place(&staged, path, root)?);
-            InstalledPackage::Exec(verified)
+            let staged = download_file(file, fetched, http, state)?;
+            say(Step::Install, exec::place(&staged.path, path, root)?);
+            InstalledPackage::Exec(staged.verified)
         }
         PackageKind::Deb { file } => {
-            let (staged, verified) = download_file(file, fetched, http, state)?;
+            let staged = download_file(file, fetched, http, state)?;
             say(Step::Install, dpkg::deb(&staged.path, root)?);
-            InstalledPackage::Deb(verified)
+            InstalledPackage::Deb(staged.verified)
         }
     };
     Ok(Installed {
@@ -64,7 +64,7 @@ fn download_file(
     fetched: &Fetched,
     http: &Http,
     state: &State,
-) -> Result<(Staged, Verified)> {
+) -> Result<Staged> {
     let url = fetched.url.join(&file.url).map_err(|e| {
         Error::new(
             Step::Bundle,
@@ -77,19 +77,12 @@ fn download_file(
     })?;
     state.clean_staging();
     let staged = download::file(http, &url, fetched.auth.as_ref(), file, &state.staging())?;
+    let v = &staged.verified;
     say(
         Step::Download,
-        format!(
-            "{url} ({} bytes, SHA-256 {} verified)",
-            staged.size, staged.sha256
-        ),
+        format!("{url} ({} bytes, SHA-256 {} verified)", v.size, v.sha256),
     );
-    let verified = Verified {
-        url,
-        sha256: staged.sha256.clone(),
-        size: staged.size,
-    };
-    Ok((staged, verified))
+    Ok(staged)
 }
 
 /// Runs a package tool (dpkg, apt-get) to its end, without input, its

@@ -202,6 +202,25 @@ impl Dictionary {
         dict
     }
 
+    /// Puts the winning values of `key` into `s`; the error names the
+    /// value, its provider and line.
+    fn apply(&self, key: Key, s: &mut Settings) -> Result<()> {
+        let Some((provider, entries)) = self.winners.get(&key) else {
+            return Ok(());
+        };
+        for e in entries {
+            key.set(s, &e.value).map_err(|why| {
+                let line = e.line.map(|n| format!(" line {n}")).unwrap_or_default();
+                Error::new(
+                    Step::Settings,
+                    provider.exit(),
+                    format!("{} {} from {provider}{line} {why}.", key.name(), e.value),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn provider(&self, key: Key) -> Option<&Provider> {
         self.winners.get(&key).map(|(p, _)| p)
     }
@@ -265,17 +284,8 @@ impl Default for Settings {
 impl Settings {
     pub(crate) fn from_dictionary(d: &Dictionary) -> Result<Settings> {
         let mut s = Settings::default();
-        for (key, (provider, entries)) in &d.winners {
-            for e in entries {
-                key.set(&mut s, &e.value).map_err(|why| {
-                    let line = e.line.map(|n| format!(" line {n}")).unwrap_or_default();
-                    Error::new(
-                        Step::Settings,
-                        provider.exit(),
-                        format!("{} {} from {provider}{line} {why}.", key.name(), e.value),
-                    )
-                })?;
-            }
+        for &key in d.winners.keys() {
+            d.apply(key, &mut s)?;
         }
         if s.client_cert.is_some() != s.client_key.is_some() {
             let given = d
@@ -319,8 +329,12 @@ pub(crate) const FILES_DIR: &str = "etc/preconf";
 /// command line into the settings of this run. Reads nothing but the files.
 pub(crate) fn load(command_line: Layer) -> Result<Settings> {
     let factory = factory::layer();
-    // The root decides where the files are, so it is looked up without them.
-    let root = Settings::from_layers(vec![factory.clone(), command_line.clone()])?.root;
+    // The root decides where the files are, so it is looked up without
+    // them, and alone: everything else is checked once, below.
+    let early = Dictionary::merge(vec![factory.clone(), command_line.clone()]);
+    let mut root = Settings::default();
+    early.apply(Key::Root, &mut root)?;
+    let root = root.root;
     let mut layers = file_layers(&root.join(FILES_DIR))?;
     layers.extend([factory, command_line]);
     Settings::from_layers(layers)
