@@ -75,22 +75,23 @@ impl Drop for Peer {
     }
 }
 
-/// A loopback TCP port that was free a moment ago.
-pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A loopback UDP port that was free a moment ago.
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback address of a DNS peer's own (127.x.y.z, outside 127.0.0.0/16
+/// and the 127.53.0.0/16 of port-53 servers) and a port free there for UDP
+/// and TCP. Nothing else binds that address, so no other test can take the
+/// port between this check and the peer's own bind.
+pub fn own_loopback_address() -> SocketAddr {
+    loop {
+        let mut b = [0u8; 3];
+        getrandom::fill(&mut b).unwrap();
+        let ip = std::net::Ipv4Addr::new(127, b[0].clamp(60, 250), b[1], b[2].max(1));
+        let Ok(udp) = UdpSocket::bind((ip, 0)) else {
+            continue;
+        };
+        let addr = udp.local_addr().unwrap();
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 pub fn tcp_answers(addr: SocketAddr) -> bool {
@@ -289,7 +290,8 @@ impl Records {
 /// dnsmasq answering `records` on a loopback port: DNS only, no DHCP.
 pub fn dnsmasq_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
     std::fs::create_dir_all(dir).unwrap();
-    let port = free_udp_port();
+    let addr = own_loopback_address();
+    let (ip, port) = (addr.ip(), addr.port());
     let mut cmd = Command::new("dnsmasq");
     cmd.args([
         "--keep-in-foreground",
@@ -297,7 +299,7 @@ pub fn dnsmasq_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
         "--no-resolv",
         "--no-hosts",
         "--bind-interfaces",
-        "--listen-address=127.0.0.1",
+        &format!("--listen-address={ip}"),
         "--log-facility=-",
         "--user=root",
     ])
@@ -305,7 +307,6 @@ pub fn dnsmasq_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
     .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
     .args(records.dnsmasq_args());
     let mut peer = Peer::spawn("dnsmasq", cmd, &dir.join("dnsmasq.log"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let name = records.srv_name.clone();
     peer.wait_until("answering", || dns_answers(addr, &name));
     (peer, addr)
@@ -314,7 +315,8 @@ pub fn dnsmasq_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
 /// unbound answering `records` from a static local zone on a loopback port.
 pub fn unbound_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
     std::fs::create_dir_all(dir).unwrap();
-    let port = free_udp_port();
+    let addr = own_loopback_address();
+    let (ip, port) = (addr.ip(), addr.port());
     let mut data = String::new();
     for (host, priority, weight, p) in &records.targets {
         data.push_str(&format!(
@@ -333,7 +335,7 @@ pub fn unbound_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
     }
     let d = dir.display();
     let conf = format!(
-        "server:\n    interface: 127.0.0.1@{port}\n    port: {port}\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    directory: \"{d}\"\n    pidfile: \"{d}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    do-ip6: no\n    access-control: 127.0.0.0/8 allow\n    module-config: \"iterator\"\n    local-zone: \"{}.\" static\n{data}remote-control:\n    control-enable: no\n",
+        "server:\n    interface: {ip}@{port}\n    port: {port}\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    directory: \"{d}\"\n    pidfile: \"{d}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    do-ip6: no\n    access-control: 127.0.0.0/8 allow\n    module-config: \"iterator\"\n    local-zone: \"{}.\" static\n{data}remote-control:\n    control-enable: no\n",
         records.domain()
     );
     let path = dir.join("unbound.conf");
@@ -341,7 +343,6 @@ pub fn unbound_loopback(dir: &Path, records: &Records) -> (Peer, SocketAddr) {
     let mut cmd = Command::new("unbound");
     cmd.arg("-d").arg("-c").arg(&path);
     let mut peer = Peer::spawn("unbound", cmd, &dir.join("unbound.log"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let name = records.srv_name.clone();
     peer.wait_until("answering", || dns_answers(addr, &name));
     (peer, addr)

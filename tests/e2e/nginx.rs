@@ -2,7 +2,7 @@
 //! server certificate from the company CA, device certificates checked
 //! (`ssl_verify_client on`), `auth_basic`, and one bundle per login.
 
-use preconf_testlab::peers::{Nginx, NginxSpec, free_tcp_port};
+use preconf_testlab::peers::{Nginx, NginxSpec, own_loopback_address};
 use preconf_testlab::*;
 
 const OTHER_USER: (&str, &str) = ("asmith", "another secret");
@@ -16,11 +16,12 @@ fn world() -> World {
     let mut lab = Lab::new();
     let www = nginx_www(&lab, &[(OTHER_USER.0, "DEV-0002")]);
     let server = lab.server_ca.issue(&["cfg.example.test"]);
-    let port = free_tcp_port();
+    // An address of its own: no other test can take the port meanwhile.
+    let addr = own_loopback_address();
     let nginx = Nginx::start(
         &NginxSpec {
             dir: &lab.path("nginx"),
-            addr: ([127, 0, 0, 1], port).into(),
+            addr,
             server_name: "cfg.example.test",
             cert_pem: &server.cert_pem,
             key_pem: &server.key_pem,
@@ -30,7 +31,15 @@ fn world() -> World {
         },
         &[],
     );
-    lab.start_dns(zone_for(&[("cfg.example.test", 10, 1, port)]));
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        unreachable!("own_loopback_address is IPv4")
+    };
+    lab.start_dns(
+        Zone::new()
+            .txt(SRV, "path=/bundle")
+            .srv(SRV, 10, 1, addr.port(), "cfg.example.test")
+            .a("cfg.example.test", ip),
+    );
     World { lab, _nginx: nginx }
 }
 
