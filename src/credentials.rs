@@ -1,17 +1,20 @@
-//! Step 5: the login and password, from the terminal, an askpass helper or
-//! the environment. Never from argv, where any user could read them.
+//! Step 5: the login and password, asked of the person (terminal or
+//! askpass helper) or taken from the environment. Never from argv, where
+//! any user could read them.
 
 use std::fmt;
-use std::process::{Command, Stdio};
 
+pub(crate) use crate::ask::ENV_ASKPASS;
+use crate::ask::{Person, Question};
 use crate::error::{Error, Exit, Result, Step};
-use crate::prompt::{Terminal, unanswerable};
 
 pub(crate) const ENV_PASSWORD: &str = "PRECONF_PASSWORD";
-pub(crate) const ENV_ASKPASS: &str = "PRECONF_ASKPASS";
 
 /// How many times a refused login is asked again, in all.
 pub(crate) const TRIES: u32 = 3;
+
+/// The way out when nobody can be asked.
+const UNATTENDED: &str = "run preconf on a terminal, or set PRECONF_ASKPASS (or PRECONF_PASSWORD) and --user for unattended runs";
 
 pub(crate) struct Credentials {
     pub(crate) login: String,
@@ -31,27 +34,15 @@ impl fmt::Debug for Credentials {
 pub(crate) enum PasswordSource {
     /// `PRECONF_PASSWORD`: one fixed value, so a refused login is final.
     Env(String),
-    /// `PRECONF_ASKPASS`: a program, asked anew on each try.
-    Askpass(String),
-    Terminal,
+    /// The person, asked anew on each try.
+    Person,
 }
 
 impl PasswordSource {
     pub(crate) fn from_env() -> PasswordSource {
-        if let Some(p) = std::env::var_os(ENV_PASSWORD) {
-            return PasswordSource::Env(p.to_string_lossy().into_owned());
-        }
-        match std::env::var(ENV_ASKPASS) {
-            Ok(prog) if !prog.is_empty() => PasswordSource::Askpass(prog),
-            _ => PasswordSource::Terminal,
-        }
-    }
-
-    pub(crate) fn describe(&self) -> &'static str {
-        match self {
-            PasswordSource::Env(_) => ENV_PASSWORD,
-            PasswordSource::Askpass(_) => ENV_ASKPASS,
-            PasswordSource::Terminal => "the terminal",
+        match std::env::var_os(ENV_PASSWORD) {
+            Some(p) => PasswordSource::Env(p.to_string_lossy().into_owned()),
+            None => PasswordSource::Person,
         }
     }
 
@@ -77,85 +68,48 @@ impl Asker {
         }
     }
 
+    /// Where the password came from, for the log line.
+    pub(crate) fn describe(&self, person: &Person) -> String {
+        match &self.source {
+            PasswordSource::Env(_) => ENV_PASSWORD.to_string(),
+            PasswordSource::Person => person.secret_source(),
+        }
+    }
+
     /// Credentials for `server`. A typed login is asked again on each try,
     /// since it may be the typo.
-    pub(crate) fn ask(&mut self, server: &str, term: &mut Option<Terminal>) -> Result<Credentials> {
+    pub(crate) fn ask(&mut self, server: &str, person: &mut Person) -> Result<Credentials> {
         self.tries += 1;
         let login = match &self.login {
             Some(l) => l.clone(),
-            None => self.ask_login(server, term)?,
+            None => ask_login(server, person)?,
         };
-        let prompt = format!("Password for {login} at {server}: ");
         let password = match &self.source {
             PasswordSource::Env(p) => p.clone(),
-            PasswordSource::Askpass(prog) => askpass(prog, &prompt)?,
-            PasswordSource::Terminal => terminal(term)?
-                .password(&prompt)
-                .map_err(|e| tty_error(e.to_string()))?,
+            PasswordSource::Person => person.secret(&Question {
+                step: Step::Credentials,
+                text: &format!("Password for {login} at {server}: "),
+                purpose: "ask the password",
+                instead: UNATTENDED,
+            })?,
         };
         Ok(Credentials { login, password })
     }
-
-    fn ask_login(&self, server: &str, term: &mut Option<Terminal>) -> Result<String> {
-        let prompt = format!("Login for {server}: ");
-        let login = match (&self.source, term.as_mut()) {
-            (_, Some(t)) => t.ask(&prompt).map_err(|e| tty_error(e.to_string()))?,
-            (PasswordSource::Askpass(prog), None) => askpass(prog, &prompt)?,
-            _ => return Err(tty_error("no terminal to ask the login on".into())),
-        };
-        if login.is_empty() {
-            return Err(Error::new(
-                Step::Credentials,
-                Exit::NoPerm,
-                "no login was given; pass --user NAME or type it at the prompt.",
-            ));
-        }
-        Ok(login)
-    }
 }
 
-fn terminal(term: &mut Option<Terminal>) -> Result<&mut Terminal> {
-    term.as_mut()
-        .ok_or_else(|| tty_error("no terminal to ask the password on".into()))
-}
-
-fn tty_error(what: String) -> Error {
-    unanswerable(
-        Step::Credentials,
-        what,
-        &format!(
-            "run preconf on a terminal, or set {ENV_ASKPASS} (or {ENV_PASSWORD}) and --user for unattended runs"
-        ),
-    )
-}
-
-/// The ssh-askpass convention: the prompt is the argument, the answer stdout.
-fn askpass(prog: &str, prompt: &str) -> Result<String> {
-    let out = Command::new(prog)
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| {
-            Error::new(
-                Step::Credentials,
-                Exit::Config,
-                format!("cannot run the {ENV_ASKPASS} program {prog}: {e}; check the variable."),
-            )
-        })?;
-    if !out.status.success() {
+fn ask_login(server: &str, person: &mut Person) -> Result<String> {
+    let login = person.ask(&Question {
+        step: Step::Credentials,
+        text: &format!("Login for {server}: "),
+        purpose: "ask the login",
+        instead: UNATTENDED,
+    })?;
+    if login.is_empty() {
         return Err(Error::new(
             Step::Credentials,
             Exit::NoPerm,
-            format!(
-                "the {ENV_ASKPASS} program {prog} failed ({}); no password was given.",
-                out.status
-            ),
+            "no login was given; pass --user NAME or type it at the prompt.",
         ));
     }
-    let mut answer = String::from_utf8_lossy(&out.stdout).into_owned();
-    while answer.ends_with(['\n', '\r']) {
-        answer.pop();
-    }
-    Ok(answer)
+    Ok(login)
 }

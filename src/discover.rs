@@ -9,11 +9,11 @@ use std::net::IpAddr;
 use hickory_proto::rr::{RData, RecordType};
 use url::Url;
 
+use crate::ask::Person;
 use crate::confirm;
 use crate::domain::{self, Nameservers};
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::dns::{Dns, LookupFailure};
-use crate::prompt::Terminal;
 use crate::report::say;
 use crate::settings::Settings;
 
@@ -53,10 +53,7 @@ impl Candidate {
 /// Steps 1 and 2 when needed: `--server`, or SRV under the domain learned
 /// from DHCP and confirmed by the person. Also the nameservers of the lease
 /// the domain came from, for a device without resolv.conf.
-pub(crate) fn source(
-    s: &Settings,
-    term: &mut Option<Terminal>,
-) -> Result<(ServerSource, Vec<IpAddr>)> {
+pub(crate) fn source(s: &Settings, person: &mut Person) -> Result<(ServerSource, Vec<IpAddr>)> {
     if let Some(url) = &s.server {
         say(
             Step::Domain,
@@ -74,9 +71,9 @@ pub(crate) fn source(
             Some(l) => {
                 say(Step::Domain, format!("{} (from {})", l.domain, l.source));
                 lease_dns = l.nameservers;
-                confirm::learned(l.domain, s.assume_yes, term)?
+                confirm::learned(l.domain, s.assume_yes, person)?
             }
-            None => confirm::ask_domain(term)?,
+            None => confirm::ask_domain(person)?,
         },
     };
     let source = ServerSource::Srv {

@@ -8,12 +8,12 @@
 use ureq::http::Response;
 use url::Url;
 
+use crate::ask::Person;
 use crate::bundle::{self, Bundle};
 use crate::credentials::{Asker, Credentials, TRIES};
 use crate::discover::Candidate;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::http::{self, Auth, Http, HttpFailure};
-use crate::prompt::Terminal;
 use crate::report::say;
 
 /// A bundle is a small JSON document; anything bigger is not one.
@@ -35,21 +35,21 @@ pub(crate) fn fetch(
     http: &Http,
     candidates: &[Candidate],
     asker: &mut Asker,
-    term: &mut Option<Terminal>,
+    person: &mut Person,
 ) -> Result<Fetched> {
     let first = candidates.first().ok_or_else(no_server)?;
-    let mut credentials = asker.ask(first.host(), term)?;
+    let mut credentials = asker.ask(first.host(), person)?;
     say(
         Step::Credentials,
         format!(
             "login {} (password from {})",
             credentials.login,
-            asker.source.describe()
+            asker.describe(person)
         ),
     );
     let mut last = None;
     for (i, candidate) in candidates.iter().enumerate() {
-        match from_server(http, candidate, &mut credentials, asker, term)? {
+        match from_server(http, candidate, &mut credentials, asker, person)? {
             Ok(fetched) => {
                 say(Step::Fetch, format!("bundle from {}", fetched.url));
                 return Ok(fetched);
@@ -84,7 +84,7 @@ fn from_server(
     candidate: &Candidate,
     credentials: &mut Credentials,
     asker: &mut Asker,
-    term: &mut Option<Terminal>,
+    person: &mut Person,
 ) -> Result<Result<Fetched, HttpFailure>> {
     let url = &candidate.url;
     loop {
@@ -110,7 +110,7 @@ fn from_server(
                 return Err(redirected_to_login(url, at));
             }
             login_refused(url, credentials, asker)?;
-            *credentials = asker.ask(url.host_str().unwrap_or_default(), term)?;
+            *credentials = asker.ask(url.host_str().unwrap_or_default(), person)?;
             continue;
         }
         if failure.verdict().next_server {

@@ -2,10 +2,10 @@
 //! the person, who decides whether their login may go there. `--yes`
 //! accepts; without a terminal and without `--yes`, it is refused.
 
+use crate::ask::{Person, Question};
 use crate::discover::Candidate;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::dns;
-use crate::prompt::{Terminal, terminal_failed};
 use crate::report::say;
 
 /// Servers outside the confirmed domain get the person's say before any
@@ -14,7 +14,7 @@ pub(crate) fn check(
     cands: Vec<Candidate>,
     domain: Option<&str>,
     yes: bool,
-    term: &mut Option<Terminal>,
+    person: &mut Person,
 ) -> Result<Vec<Candidate>> {
     let Some(domain) = domain else {
         return Ok(cands);
@@ -34,18 +34,27 @@ pub(crate) fn check(
             kept.push(c);
             continue;
         }
-        let t = term.as_mut().ok_or_else(|| {
-            Error::new(Step::Guard, Exit::NoPerm, format!("the server {host} is outside your domain {domain} and there is no terminal to ask; pass --yes to accept it."))
-        })?;
-        let ask =
-            format!("The configuration server {host} is outside {domain}. Send your login to it?");
-        let ok = t.yes_no(&ask, false).map_err(|e| {
-            terminal_failed(
+        if !person.can_ask() {
+            return Err(Error::new(
                 Step::Guard,
-                e,
-                "pass --yes to accept servers outside your domain",
-            )
-        })?;
+                Exit::NoPerm,
+                format!(
+                    "the server {host} is outside your domain {domain} and there is no terminal or askpass helper to ask; pass --yes to accept it."
+                ),
+            ));
+        }
+        let text =
+            format!("The configuration server {host} is outside {domain}. Send your login to it?");
+        let purpose = format!("accept {host}");
+        let ok = person.yes_no(
+            &Question {
+                step: Step::Guard,
+                text: &text,
+                purpose: &purpose,
+                instead: "pass --yes to accept servers outside your domain",
+            },
+            false,
+        )?;
         if ok {
             say(Step::Guard, format!("{host} is outside {domain}; accepted"));
             kept.push(c);

@@ -13,6 +13,7 @@
 // Everything but `main` is private to the crate, and says so.
 #![deny(unreachable_pub)]
 
+mod ask;
 mod bundle;
 mod cli;
 mod confirm;
@@ -28,7 +29,6 @@ mod guard;
 mod handoff;
 mod install;
 mod net;
-mod prompt;
 mod report;
 mod run;
 mod settings;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::ask::Person;
 use crate::credentials::{Asker, PasswordSource};
 use crate::deadline;
 use crate::device;
@@ -17,7 +18,6 @@ use crate::install;
 use crate::net::dns::Dns;
 use crate::net::http::Http;
 use crate::net::tls;
-use crate::prompt::Terminal;
 use crate::report::say;
 use crate::settings::Settings;
 use crate::state::{Receipt, State};
@@ -47,18 +47,18 @@ pub(crate) fn run(s: &Settings) -> Result<Outcome> {
     let tls = tls::configure(&s.trust())?;
     let device_id = device::id(s)?;
     deadline::arm(s.timeout, expired);
-    let mut term = Terminal::open().ok();
+    let mut person = Person::find();
 
-    let (source, lease_dns) = discover::source(s, &mut term)?;
+    let (source, lease_dns) = discover::source(s, &mut person)?;
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &lease_dns)?;
     let dns = Dns::new(nameservers.addrs.clone(), s.io_timeout.min(DNS_TIMEOUT));
     let candidates = discover::candidates(&source, &dns, &nameservers)?;
-    let candidates = guard::check(candidates, source.domain(), s.assume_yes, &mut term)?;
+    let candidates = guard::check(candidates, source.domain(), s.assume_yes, &mut person)?;
 
     say(Step::Fetch, &tls.summary);
     let http = Http::new(tls.config, dns, s.io_timeout, device_id.as_deref());
     let mut asker = Asker::new(PasswordSource::from_env(), s.user.clone());
-    let fetched = fetch::fetch(&http, &candidates, &mut asker, &mut term)?;
+    let fetched = fetch::fetch(&http, &candidates, &mut asker, &mut person)?;
     provision(
         s,
         &state,

@@ -74,7 +74,7 @@ fn named_sources_only() {
 fn learned_domain_needs_confirmation() {
     let lab = lab();
     let resolv = lab.file("resolv.conf", b"search example.test\n");
-    run_with(&lab, &["--resolv-conf", resolv.to_str().unwrap()]).fails(64, "no terminal to confirm the domain example.test; pass --yes to accept it, or --domain NAME.");
+    run_with(&lab, &["--resolv-conf", resolv.to_str().unwrap()]).fails(64, "no terminal or askpass helper to confirm the domain example.test; pass --yes to accept it, or --domain NAME.");
 }
 
 #[test]
