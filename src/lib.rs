@@ -16,6 +16,7 @@
 mod ask;
 mod bundle;
 mod cli;
+mod clock;
 mod confirm;
 mod credentials;
 mod deadline;

@@ -1,9 +1,9 @@
 //! The receipt: written last by a run, it says the device is provisioned,
 //! from where and with what. `preconf status` shows it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use nanoserde::{DeJson, SerJson};
+
+use crate::clock;
 use url::Url;
 use wire::{Wire, WireInstalled};
 
@@ -111,10 +111,10 @@ impl Receipt {
         package: Installed,
         command: Vec<String>,
     ) -> Receipt {
-        let now = unix_now();
+        let now = clock::unix_now();
         Receipt {
-            time: rfc3339(now),
-            unix_time: now,
+            time: clock::rfc3339(now),
+            unix_time: now.max(0) as u64,
             domain,
             server,
             bundle_url,
@@ -227,45 +227,9 @@ mod wire {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// UTC date and time from Unix seconds (Howard Hinnant's days-to-civil),
-/// rather than a date crate for one timestamp.
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_650_000), "2026-11-25T23:40:00Z");
-    }
 
     #[test]
     fn round_trip_keeps_types() {
