@@ -11,7 +11,15 @@ use crate::settings::{self, Entry, Key, Kind, Layer, Provider};
 
 pub(crate) enum Command {
     Run(Layer),
-    Status { layer: Layer, json: bool },
+    /// Provision from a link document: a path, a file:// or https:// URL.
+    Open {
+        layer: Layer,
+        doc: String,
+    },
+    Status {
+        layer: Layer,
+        json: bool,
+    },
     Help,
     Version,
 }
@@ -22,6 +30,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
     let mut parser = lexopt::Parser::from_iter(args);
     let mut entries = Vec::new();
     let mut sub: Option<String> = None;
+    let mut doc: Option<String> = None;
     let mut json = false;
     while let Some(arg) = parser.next().map_err(lexopt_error)? {
         match arg {
@@ -53,14 +62,20 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
             Word(v) if sub.is_none() => {
                 let v = v.to_string_lossy().into_owned();
                 match v.as_str() {
-                    "run" | "status" => sub = Some(v),
+                    "run" | "status" | "open" => sub = Some(v),
                     "help" => return Ok(Command::Help),
                     _ => {
                         return Err(Error::usage(format!(
-                            "unknown command '{v}'; the commands are run and status."
+                            "unknown command '{v}'; the commands are run, open and status."
                         )));
                     }
                 }
+            }
+            Word(v) if sub.as_deref() == Some("open") && doc.is_none() => {
+                let v = v.into_string().map_err(|_| {
+                    Error::usage("the link document's name must be UTF-8 text.".to_string())
+                })?;
+                doc = Some(v);
             }
             Word(v) => {
                 return Err(Error::usage(format!(
@@ -76,6 +91,15 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
     };
     Ok(match sub.as_deref() {
         Some("status") => Command::Status { layer, json },
+        Some("open") => Command::Open {
+            layer,
+            doc: doc.ok_or_else(|| {
+                Error::usage(
+                    "open needs the link document: preconf open FILE or preconf open https://URL."
+                        .to_string(),
+                )
+            })?,
+        },
         _ => Command::Run(layer),
     })
 }
@@ -142,6 +166,8 @@ preconf: get the company's configurator onto this device and hand over to it.
 
 Usage:
   preconf [run] [OPTIONS]     provision this device
+  preconf open DOC [OPTIONS]  provision it from a link document (a path, a
+                              file:// or https:// URL), as a browser does
   preconf status [--json]     show what was installed, from the receipt
   preconf --help | --version
 
@@ -155,6 +181,9 @@ A run, one line per step on stderr:
   7. download     fetch the configurator package, check size and SHA-256
   8. install      install it (dpkg, or place the file), store certs and bundle
   9. handoff      write the receipt and exec the configurator
+preconf open takes steps 1 to 5 from the link document instead: it shows the
+server it names and asks \"Provision this device from HOST (DOMAIN)? [y/N]\",
+then logs in with the document's one-time token (or asks the login).
 ";
 
 const HELP_TAIL: &str = "
@@ -167,6 +196,8 @@ Examples:
       skip discovery altogether
   PRECONF_ASKPASS=/usr/bin/ssh-askpass preconf --user jdoe --yes --ca corp-ca.pem
       unattended but for the password
+  preconf open ~/Downloads/corp.maemo-autoconf --ca corp-ca.pem
+      provision from a link document the IT department sent
 
 Settings files:
   Every option is also a key of ROOT/etc/preconf/*.conf, one key=value per line
@@ -176,7 +207,10 @@ Settings files:
 
 Environment:
   PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
-  PRECONF_ASKPASS         program that prints the password; the prompt is its argument
+  PRECONF_ASKPASS         program that asks the questions when there is no terminal
+                          (and the password always): the question is its argument,
+                          the answer its output, a non-zero exit cancels; without
+                          it, zenity or ssh-askpass on PATH is used
 Neither reaches the package tools or the configurator.
 
 The configurator is started with PRECONF_BUNDLE, PRECONF_DEVICE_ID,

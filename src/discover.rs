@@ -45,6 +45,11 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
+    /// A server named outright (`--server`, a link), not found by SRV.
+    pub(crate) fn explicit(url: Url) -> Candidate {
+        Candidate { url, srv: None }
+    }
+
     pub(crate) fn host(&self) -> &str {
         self.url.host_str().unwrap_or_default()
     }
@@ -90,10 +95,7 @@ pub(crate) fn candidates(
     nameservers: &Nameservers,
 ) -> Result<Vec<Candidate>> {
     let found = match source {
-        ServerSource::Explicit(url) => vec![Candidate {
-            url: url.clone(),
-            srv: None,
-        }],
+        ServerSource::Explicit(url) => vec![Candidate::explicit(url.clone())],
         ServerSource::Srv { service, domain } => {
             say(Step::Discover, format!("asking {nameservers}"));
             from_srv(dns, &format!("{service}.{domain}"))?

@@ -8,6 +8,7 @@ use std::fmt;
 pub(crate) enum Step {
     Usage,
     Settings,
+    Link,
     Domain,
     Confirm,
     Discover,
@@ -28,6 +29,7 @@ impl Step {
         match self {
             Step::Usage => "usage",
             Step::Settings => "settings",
+            Step::Link => "link",
             Step::Domain => "domain",
             Step::Confirm => "confirm",
             Step::Discover => "discover",

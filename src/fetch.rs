@@ -13,6 +13,7 @@ use crate::bundle::{self, Bundle};
 use crate::credentials::{Asker, Credentials, TRIES};
 use crate::discover::Candidate;
 use crate::error::{Error, Exit, Result, Step};
+use crate::link::Token;
 use crate::net::http::{self, Auth, Http, HttpFailure};
 use crate::report::say;
 
@@ -67,6 +68,46 @@ pub(crate) fn fetch(
         }
     }
     Err(last.map_or_else(no_server, |f| none_answered(candidates.len(), f)))
+}
+
+/// The bundle from a link's `url`, with its one-time token instead of a
+/// login. The token goes to that origin alone and is never sent again:
+/// packages are downloaded without it.
+pub(crate) fn with_token(http: &Http, candidate: &Candidate, token: &Token) -> Result<Fetched> {
+    let url = &candidate.url;
+    say(
+        Step::Credentials,
+        "the link's one-time token (no login asked)",
+    );
+    let failure = match http.get(url, Some(&Auth::bearer(url, token.secret()))) {
+        Ok(got) => match read_bundle(got.response, &got.url)? {
+            Ok((bundle, raw)) => {
+                say(Step::Fetch, format!("bundle from {}", got.url));
+                return Ok(Fetched {
+                    server: candidate.clone(),
+                    url: got.url,
+                    bundle,
+                    raw,
+                    auth: None,
+                });
+            }
+            Err(f) => f,
+        },
+        Err(f) => f,
+    };
+    Err(match failure {
+        HttpFailure::Status {
+            code: 401 | 410,
+            url: at,
+        } if at.origin() == url.origin() => Error::new(
+            Step::Fetch,
+            Exit::NoPerm,
+            "this link was already used or has expired; ask your IT department for a new one.",
+        ),
+        HttpFailure::Status { code: 401, url: at } => redirected_to_login(url, &at),
+        f if f.verdict().next_server => none_answered(1, f),
+        f => fatal(f, url, "this link"),
+    })
 }
 
 fn no_server() -> Error {
@@ -167,9 +208,9 @@ fn redirected_to_login(asked: &Url, at: &Url) -> Error {
 fn fatal(failure: HttpFailure, asked: &Url, login: &str) -> Error {
     let exit = failure.verdict().exit;
     let message = match &failure {
-        HttpFailure::Status { code: 403, url } if url.origin() == asked.origin() => format!(
-            "{url} refused access to {login} (403); ask your IT admin to enable this login."
-        ),
+        HttpFailure::Status { code: 403, url } if url.origin() == asked.origin() => {
+            format!("{url} refused access to {login} (403); ask your IT admin to enable it.")
+        }
         HttpFailure::Status { code: 403, url } => format!(
             "{} redirected the bundle request to {url}, which refused access (403); ask your IT admin.",
             asked.host_str().unwrap_or_default()

@@ -99,6 +99,13 @@ impl Json {
         }
     }
 
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "for the bundle and the receipt, which move to this reader next"
+        )
+    )]
     pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             Json::Bool(b) => Some(*b),
@@ -106,6 +113,13 @@ impl Json {
         }
     }
 
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "for the bundle and the receipt, which move to this reader next"
+        )
+    )]
     pub(crate) fn as_array(&self) -> Option<&[Json]> {
         match self {
             Json::Array(items) => Some(items),

@@ -30,16 +30,10 @@ mod fetch;
 mod guard;
 mod handoff;
 mod install;
-// Not used by the binary yet; the tests use all of it.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "no caller in the binary yet; link.rs will be the first"
-    )
-)]
 mod json;
+mod link;
 mod net;
+mod open;
 mod report;
 mod run;
 mod settings;
@@ -75,16 +69,25 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         }
         Command::Run(layer) => {
             let s = settings::load(layer)?;
-            match run::run(&s)? {
-                run::Outcome::Installed(command) => println!("{command}"),
-                run::Outcome::AlreadyProvisioned(r) => {
-                    eprintln!(
-                        "preconf: this device was provisioned on {} from {}; nothing to do (pass --force to provision again, or see preconf status).",
-                        r.time, r.server
-                    );
-                }
-            }
+            finished(run::run(&s)?);
+        }
+        Command::Open { layer, doc } => {
+            let s = settings::load(layer)?;
+            finished(open::open(&s, &doc)?);
         }
     }
     Ok(())
+}
+
+/// What a run that did not exec the configurator says at the end.
+fn finished(outcome: run::Outcome) {
+    match outcome {
+        run::Outcome::Installed(command) => println!("{command}"),
+        run::Outcome::AlreadyProvisioned(r) => {
+            eprintln!(
+                "preconf: this device was provisioned on {} from {}; nothing to do (pass --force to provision again, or see preconf status).",
+                r.time, r.server
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::ask::Person;
 use crate::credentials::{Asker, PasswordSource};
 use crate::deadline;
 use crate::device;
-use crate::discover;
+use crate::discover::{self, ServerSource};
 use crate::domain;
 use crate::error::Result;
 use crate::error::{Error, Exit, Step};
@@ -17,10 +17,10 @@ use crate::handoff::Handoff;
 use crate::install;
 use crate::net::dns::Dns;
 use crate::net::http::Http;
-use crate::net::tls;
+use crate::net::tls::{self, Tls};
 use crate::report::say;
 use crate::settings::Settings;
-use crate::state::{Receipt, State};
+use crate::state::{Receipt, State, Via};
 
 /// How a run ended, when it did not exec the configurator.
 pub(crate) enum Outcome {
@@ -31,15 +31,24 @@ pub(crate) enum Outcome {
 }
 
 /// A DNS answer is small and near: it needs less patience than a download.
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) fn run(s: &Settings) -> Result<Outcome> {
+/// What every way in does first.
+pub(crate) struct Start {
+    pub(crate) state: State,
+    pub(crate) tls: Tls,
+    pub(crate) device_id: Option<String>,
+}
+
+/// Mends what a power cut left, stops when the device is already
+/// provisioned, reads every certificate and key, and starts the clock.
+pub(crate) fn start(s: &Settings) -> Result<std::result::Result<Start, Outcome>> {
     let state = State::new(s.state_dir());
     // A power cut may have stopped an earlier run half-way: mend first.
     state.recover()?;
     if !s.force {
         if let Some(r) = state.receipt()? {
-            return Ok(Outcome::AlreadyProvisioned(Box::new(r)));
+            return Ok(Err(Outcome::AlreadyProvisioned(Box::new(r))));
         }
     }
     // Every certificate and key is read before the first question and the
@@ -47,6 +56,22 @@ pub(crate) fn run(s: &Settings) -> Result<Outcome> {
     let tls = tls::configure(&s.trust())?;
     let device_id = device::id(s)?;
     deadline::arm(s.timeout, expired);
+    Ok(Ok(Start {
+        state,
+        tls,
+        device_id,
+    }))
+}
+
+pub(crate) fn run(s: &Settings) -> Result<Outcome> {
+    let Start {
+        state,
+        tls,
+        device_id,
+    } = match start(s)? {
+        Ok(start) => start,
+        Err(done) => return Ok(done),
+    };
     let mut person = Person::find();
 
     let (source, lease_dns) = discover::source(s, &mut person)?;
@@ -59,24 +84,22 @@ pub(crate) fn run(s: &Settings) -> Result<Outcome> {
     let http = Http::new(tls.config, dns, s.io_timeout, device_id.as_deref());
     let mut asker = Asker::new(PasswordSource::from_env(), s.user.clone());
     let fetched = fetch::fetch(&http, &candidates, &mut asker, &mut person)?;
-    provision(
-        s,
-        &state,
-        &http,
-        &fetched,
-        source.domain(),
-        device_id.as_deref(),
-    )
+    let via = match source {
+        ServerSource::Explicit(_) => Via::Server,
+        ServerSource::Srv { .. } => Via::Dns,
+    };
+    let found = (via, source.domain());
+    provision(s, &state, &http, &fetched, found, device_id.as_deref())
 }
 
 /// Steps 7 to 9, from a fetched bundle: whatever found the bundle, the
 /// rest of a run is the same.
-fn provision(
+pub(crate) fn provision(
     s: &Settings,
     state: &State,
     http: &Http,
     fetched: &Fetched,
-    domain: Option<&str>,
+    (via, domain): (Via, Option<&str>),
     device_id: Option<&str>,
 ) -> Result<Outcome> {
     let bundle = &fetched.bundle;
@@ -111,6 +134,7 @@ fn provision(
 
     let handoff = Handoff::new(bundle, &fetched.server.url, &s.root, state, device_id);
     let receipt = Receipt::new(
+        via,
         domain.map(str::to_string),
         fetched.server.url.clone(),
         fetched.url.clone(),
@@ -122,7 +146,7 @@ fn provision(
     handoff.start(s.no_exec).map(Outcome::Installed)
 }
 
-fn expired() -> i32 {
+pub(crate) fn expired() -> i32 {
     let e = Error::new(
         Step::Deadline,
         Exit::TempFail,

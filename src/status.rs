@@ -22,6 +22,9 @@ pub(crate) fn show(s: &Settings, json: bool) -> Result<()> {
     }
     let p = &receipt.package;
     println!("provisioned  {}", receipt.time);
+    if let Some(v) = receipt.via {
+        println!("via          {}", v.name());
+    }
     if let Some(d) = &receipt.domain {
         println!("domain       {d}");
     }

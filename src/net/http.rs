@@ -100,8 +100,8 @@ impl fmt::Display for HttpFailure {
     }
 }
 
-/// Basic credentials bound to the one origin they may go to. Only the
-/// fetch step makes one, for the origin that accepted the login.
+/// Credentials bound to the one origin they may go to: a login (Basic),
+/// or a link's one-time token (Bearer). Only the fetch step makes one.
 #[derive(Clone)]
 pub(crate) struct Auth {
     origin: Origin,
@@ -116,6 +116,13 @@ impl Auth {
                 "Basic {}",
                 BASE64.encode(format!("{login}:{password}").as_bytes())
             ),
+        }
+    }
+
+    pub(crate) fn bearer(origin: &Url, token: &str) -> Auth {
+        Auth {
+            origin: origin.origin(),
+            header: format!("Bearer {token}"),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use crate::error::{Error, Exit, Result, Step};
@@ -31,6 +32,31 @@ pub(crate) struct Trust {
 pub(crate) struct Tls {
     pub(crate) config: TlsConfig,
     pub(crate) summary: String,
+    /// Kept to build a narrower configuration: see [`Tls::narrowed`].
+    roots: Vec<Certificate<'static>>,
+    client: Option<ClientCert>,
+}
+
+impl Tls {
+    /// The same trust narrowed to the one CA whose DER has this SHA-256:
+    /// a server verifies only if its chain leads to that CA. None when the
+    /// device does not trust such a CA, since nothing may add one.
+    pub(crate) fn narrowed(&self, sha256: &[u8; 32]) -> Option<TlsConfig> {
+        let ca = self
+            .roots
+            .iter()
+            .find(|c| Sha256::digest(c.der()).as_slice() == sha256)?;
+        Some(config(vec![ca.clone()], self.client.clone()))
+    }
+}
+
+fn config(roots: Vec<Certificate<'static>>, client: Option<ClientCert>) -> TlsConfig {
+    TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .client_cert(client)
+        .build()
 }
 
 /// Reads and checks every certificate and key: a run calls it before its
@@ -76,13 +102,12 @@ pub(crate) fn configure(trust: &Trust) -> Result<Tls> {
             ""
         }
     );
-    let config = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(RootCerts::Specific(Arc::new(roots)))
-        .client_cert(client)
-        .build();
-    Ok(Tls { config, summary })
+    Ok(Tls {
+        config: config(roots.clone(), client.clone()),
+        summary,
+        roots,
+        client,
+    })
 }
 
 fn read(path: &Path, flag: &str) -> Result<Vec<u8>> {

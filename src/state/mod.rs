@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Exit, Result, Step};
-pub(crate) use receipt::{Installed, InstalledPackage, PackageType, Receipt, Verified};
+pub(crate) use receipt::{Installed, InstalledPackage, PackageType, Receipt, Verified, Via};
 
 /// Receipts are tiny; a huge one is not ours.
 const MAX_RECEIPT: u64 = 64 * 1024;

@@ -15,13 +15,42 @@ pub(crate) struct Receipt {
     /// UTC, RFC 3339.
     pub(crate) time: String,
     unix_time: u64,
+    /// How the server was found; None in receipts older than the field.
+    pub(crate) via: Option<Via>,
     pub(crate) domain: Option<String>,
-    /// The configuration server that answered.
+    /// The configuration server that answered (for a link: its `url`).
     pub(crate) server: Url,
     /// Where the bundle finally came from.
     pub(crate) bundle_url: Url,
     pub(crate) package: Installed,
     pub(crate) command: Vec<String>,
+}
+
+/// How a run found its configuration server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// SRV records of the domain.
+    Dns,
+    /// Named by `--server`.
+    Server,
+    /// A link document (`preconf open`).
+    Link,
+}
+
+impl Via {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Via::Dns => "dns",
+            Via::Server => "server",
+            Via::Link => "link",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Via> {
+        [Via::Dns, Via::Server, Via::Link]
+            .into_iter()
+            .find(|v| v.name() == name)
+    }
 }
 
 /// The package a run installed.
@@ -105,6 +134,7 @@ impl InstalledPackage {
 impl Receipt {
     /// A receipt for now.
     pub(crate) fn new(
+        via: Via,
         domain: Option<String>,
         server: Url,
         bundle_url: Url,
@@ -115,6 +145,7 @@ impl Receipt {
         Receipt {
             time: clock::rfc3339(now),
             unix_time: now.max(0) as u64,
+            via: Some(via),
             domain,
             server,
             bundle_url,
@@ -130,6 +161,7 @@ impl Receipt {
             format: FORMAT,
             time: self.time.clone(),
             unix_time: self.unix_time,
+            via: self.via.map(|v| v.name().to_string()),
             domain: self.domain.clone(),
             server: self.server.to_string(),
             bundle_url: self.bundle_url.to_string(),
@@ -180,9 +212,14 @@ impl Receipt {
                     .to_string(),
             },
         };
+        let via = match w.via {
+            None => None,
+            Some(v) => Some(Via::from_name(&v).ok_or_else(|| format!("its via '{v}' is unknown"))?),
+        };
         Ok(Receipt {
             time: w.time,
             unix_time: w.unix_time,
+            via,
             domain: w.domain,
             server: url("server", &w.server)?,
             bundle_url: url("bundle_url", &w.bundle_url)?,
@@ -208,6 +245,7 @@ mod wire {
         pub format: u32,
         pub time: String,
         pub unix_time: u64,
+        pub via: Option<String>,
         pub domain: Option<String>,
         pub server: String,
         pub bundle_url: String,
@@ -234,6 +272,7 @@ mod tests {
     #[test]
     fn round_trip_keeps_types() {
         let r = Receipt::new(
+            Via::Link,
             Some("example.com".into()),
             Url::parse("https://cfg.example.com/b").unwrap(),
             Url::parse("https://cfg2.example.com/b").unwrap(),

@@ -30,6 +30,26 @@ pub enum Reply {
     Status(u16),
     /// Read the request, then say nothing.
     Stall,
+    /// 200 with this Content-Type and body.
+    Typed(String, Vec<u8>),
+    /// This body once, to a request with `Authorization: Bearer TOKEN`;
+    /// 410 Gone after that, 401 without the token. See [`Reply::once`].
+    Once {
+        token: String,
+        body: Vec<u8>,
+        spent: Arc<AtomicBool>,
+    },
+}
+
+impl Reply {
+    /// A one-time link's bundle: served once for the token, then gone.
+    pub fn once(token: &str, body: Vec<u8>) -> Reply {
+        Reply::Once {
+            token: token.to_string(),
+            body,
+            spent: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 /// One request as the server saw it.
@@ -214,6 +234,20 @@ fn serve(
             &[("Content-Length", "0".into())],
             b"",
         ),
+        Some(Reply::Typed(content_type, b)) => {
+            respond(&mut tls, "200 OK", &[("Content-Type", content_type)], &b)
+        }
+        Some(Reply::Once { token, body, spent }) => {
+            let bearer = format!("Bearer {token}");
+            if headers.get("authorization") != Some(&bearer) {
+                let challenge = [("WWW-Authenticate", "Bearer".to_string())];
+                respond(&mut tls, "401 Unauthorized", &challenge, b"")
+            } else if spent.swap(true, Ordering::SeqCst) {
+                respond(&mut tls, "410 Gone", &[], b"")
+            } else {
+                respond(&mut tls, "200 OK", &[], &body)
+            }
+        }
         Some(Reply::Stall) => {
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));

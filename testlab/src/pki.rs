@@ -27,6 +27,11 @@ impl Ca {
         self.cert.pem()
     }
 
+    /// The CA certificate's DER, as a link's `ca_sha256` hashes it.
+    pub fn der(&self) -> Vec<u8> {
+        self.cert.der().to_vec()
+    }
+
     /// A certificate for these DNS names (servers) or this common name (devices).
     pub fn issue(&self, names: &[&str]) -> Issued {
         let key = KeyPair::generate().unwrap();

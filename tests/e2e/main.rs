@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary against real servers on loopback, set
 //! up by the test lab in testlab/ (the preconf-testlab crate).
 
+mod askpass;
 mod dhcp;
 mod discovery;
 mod domain;
@@ -9,6 +10,7 @@ mod failures;
 mod login;
 mod nameservers;
 mod nginx;
+mod open;
 mod provision;
 mod repository;
 mod settings;

@@ -1,0 +1,305 @@
+//! `preconf open DOC`: provisioning from a link document, the way a
+//! browser hands over a one-time link sent by SMS. The document replaces
+//! steps 1 to 5 (domain, discovery, login); from the bundle on, a run is
+//! the same as by DNS.
+//!
+//! Nothing in a document adds trust: its server must verify under the
+//! device's own CAs (narrowed further by `ca_sha256`), and the person is
+//! shown where the device is about to be provisioned from before any
+//! request goes there.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use url::Url;
+
+use crate::ask::{Person, Question};
+use crate::clock;
+use crate::credentials::{Asker, PasswordSource};
+use crate::discover::Candidate;
+use crate::domain;
+use crate::error::{Error, Exit, Result, Step};
+use crate::fetch;
+use crate::guard;
+use crate::link::{self, Link, MAX_SIZE, MEDIA_TYPE};
+use crate::net::dns::Dns;
+use crate::net::http::{self, Http, HttpFailure};
+use crate::report::say;
+use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
+use crate::settings::Settings;
+use crate::state::Via;
+
+pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
+    let where_from = Where::parse(doc)?;
+    let Start {
+        state,
+        tls,
+        device_id,
+    } = match run::start(s)? {
+        Ok(start) => start,
+        Err(done) => return Ok(done),
+    };
+    let device_id = device_id.as_deref();
+    let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?;
+    let dns = Dns::new(nameservers.addrs, s.io_timeout.min(DNS_TIMEOUT));
+
+    let raw = match &where_from {
+        Where::File(path) => read_file(path)?,
+        // The document itself comes under the device's whole trust: only
+        // the document can narrow it.
+        Where::Https(url) => {
+            let http = Http::new(tls.config.clone(), dns.clone(), s.io_timeout, device_id);
+            download(&http, url)?
+        }
+    };
+    let link = link::parse(&raw).map_err(|why| {
+        Error::new(
+            Step::Link,
+            Exit::DataErr,
+            format!("the link document {where_from} is unusable: {why}; ask your IT department for a new link."),
+        )
+    })?;
+    check_expiry(&link)?;
+    say(Step::Link, describe(&link, &where_from));
+    let config = match &link.ca_sha256 {
+        None => tls.config,
+        Some(sha) => tls.narrowed(sha).ok_or_else(|| not_trusted(sha))?,
+    };
+
+    let mut person = Person::find();
+    consent(&link, s.assume_yes, &mut person)?;
+    let candidate = Candidate::explicit(link.url.clone());
+    let candidates = guard::check(
+        vec![candidate],
+        link.domain.as_deref(),
+        s.assume_yes,
+        &mut person,
+    )?;
+    say(Step::Fetch, &tls.summary);
+    let http = Http::new(config, dns, s.io_timeout, device_id);
+    let fetched = match &link.token {
+        Some(token) => fetch::with_token(&http, &candidates[0], token)?,
+        None => {
+            let mut asker = Asker::new(PasswordSource::from_env(), s.user.clone());
+            fetch::fetch(&http, &candidates, &mut asker, &mut person)?
+        }
+    };
+    let found = (Via::Link, link.domain.as_deref());
+    run::provision(s, &state, &http, &fetched, found, device_id)
+}
+
+/// Where the document is: what a browser or `xdg-open` passes (`%u`: a
+/// `file://` URL, or the https URL itself), or a plain path.
+enum Where {
+    File(PathBuf),
+    Https(Url),
+}
+
+impl Where {
+    fn parse(doc: &str) -> Result<Where> {
+        let Some((scheme, _)) = doc.split_once("://") else {
+            return Ok(Where::File(PathBuf::from(doc)));
+        };
+        let url = Url::parse(doc).map_err(|e| usage(format!("{doc} is not a URL ({e})")))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => Ok(Where::Https(url)),
+            // file://localhost/p and file:///p only: another host's file
+            // is not ours to open.
+            "file" => url
+                .to_file_path()
+                .map(Where::File)
+                .map_err(|()| usage(format!("{doc} is not a file on this device"))),
+            "http" => Err(usage(format!(
+                "{doc} is plain http, which anyone on the way can change; the link must be https"
+            ))),
+            _ => Err(usage(format!("{doc} is neither a file nor an https URL"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Where::File(p) => write!(f, "{}", p.display()),
+            Where::Https(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+fn usage(what: String) -> Error {
+    Error::new(
+        Step::Link,
+        Exit::Usage,
+        format!("{what}; pass the link document as a path, a file:// URL or an https:// URL."),
+    )
+}
+
+fn read_file(path: &PathBuf) -> Result<Vec<u8>> {
+    let cannot = |e: std::io::Error| {
+        Error::new(
+            Step::Link,
+            Exit::NoInput,
+            format!(
+                "cannot read the link document {}: {e}; check the path.",
+                path.display()
+            ),
+        )
+    };
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut raw))
+        .map_err(cannot)?;
+    if raw.len() as u64 > MAX_SIZE {
+        return Err(too_big(&path.display().to_string()));
+    }
+    Ok(raw)
+}
+
+/// Fetches a document served as a link document, and nothing else.
+fn download(http: &Http, url: &Url) -> Result<Vec<u8>> {
+    let got = http.get(url, None).map_err(|f| link_failure(f, url))?;
+    let served = got
+        .response
+        .headers()
+        .get("content-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let media = served
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or_default().trim());
+    if !media.is_some_and(|m| m.eq_ignore_ascii_case(MEDIA_TYPE)) {
+        let what = served.map_or("no content type".to_string(), |t| {
+            format!("content type {t}")
+        });
+        return Err(Error::new(
+            Step::Link,
+            Exit::DataErr,
+            format!(
+                "{} answered with {what}, not {MEDIA_TYPE}: it is not a provisioning link; open the link from your IT department's message.",
+                got.url
+            ),
+        ));
+    }
+    match got
+        .response
+        .into_body()
+        .with_config()
+        .limit(MAX_SIZE)
+        .read_to_vec()
+    {
+        Ok(raw) => Ok(raw),
+        Err(ureq::Error::BodyExceedsLimit(_)) => Err(too_big(got.url.as_str())),
+        Err(e) => Err(link_failure(
+            HttpFailure::Transport {
+                url: got.url.clone(),
+                why: http::reason(&e),
+            },
+            url,
+        )),
+    }
+}
+
+fn link_failure(failure: HttpFailure, url: &Url) -> Error {
+    if let HttpFailure::Status {
+        code: 401 | 404 | 410,
+        ..
+    } = failure
+    {
+        return Error::new(
+            Step::Link,
+            Exit::NoPerm,
+            format!(
+                "{failure}: this link was already used or has expired; ask your IT department for a new one."
+            ),
+        );
+    }
+    let v = failure.verdict();
+    let advice = if v.next_server {
+        "check the network and open the link again"
+    } else {
+        "ask your IT department about the link"
+    };
+    let host = url.host_str().unwrap_or_default();
+    Error::new(
+        Step::Link,
+        v.exit,
+        format!("cannot get the link document from {host}: {failure}; {advice}."),
+    )
+}
+
+fn too_big(what: &str) -> Error {
+    Error::new(
+        Step::Link,
+        Exit::DataErr,
+        format!(
+            "{what} is larger than {} KiB, which no link document is; open the link from your IT department's message.",
+            MAX_SIZE / 1024
+        ),
+    )
+}
+
+/// An expired document is refused before any request goes to its server.
+fn check_expiry(link: &Link) -> Result<()> {
+    match link.expires {
+        Some(t) if t <= clock::unix_now() => Err(Error::new(
+            Step::Link,
+            Exit::NoPerm,
+            format!(
+                "this link expired at {}; ask your IT department for a new one.",
+                clock::rfc3339(t)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn describe(link: &Link, from: &Where) -> String {
+    let mut d = format!("{} from {from}", link.url);
+    if let Some(t) = link.expires {
+        d.push_str(&format!(", valid until {}", clock::rfc3339(t)));
+    }
+    if link.token.is_some() {
+        d.push_str(", with a one-time token");
+    }
+    if link.ca_sha256.is_some() {
+        d.push_str(", trusting only the CA it names");
+    }
+    d
+}
+
+fn not_trusted(sha: &[u8; 32]) -> Error {
+    Error::new(
+        Step::Link,
+        Exit::Config,
+        format!(
+            "the link asks for the CA with SHA-256 {}, which this device does not trust (built in, --ca, --system-roots); a link can narrow trust but never add to it, so ask your IT department.",
+            data_encoding::HEXLOWER.encode(sha)
+        ),
+    )
+}
+
+/// The person sees where the device is about to be provisioned from, and
+/// says yes; the default is no.
+fn consent(link: &Link, yes: bool, person: &mut Person) -> Result<()> {
+    let server = link.describe_server();
+    if yes {
+        say(Step::Confirm, format!("{server} (accepted by --yes)"));
+        return Ok(());
+    }
+    let text = format!("Provision this device from {server}?");
+    let purpose = format!("confirm provisioning from {server}");
+    let q = Question {
+        step: Step::Confirm,
+        text: &text,
+        purpose: &purpose,
+        instead: "pass --yes to accept the link",
+    };
+    if !person.yes_no(&q, false)? {
+        return Err(Error::new(
+            Step::Confirm,
+            Exit::NoPerm,
+            format!("provisioning from {server} was declined; nothing was changed."),
+        ));
+    }
+    say(Step::Confirm, format!("{server} accepted"));
+    Ok(())
+}

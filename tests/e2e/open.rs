@@ -1,0 +1,410 @@
+//! `preconf open`: provisioning from a link document, as a browser hands
+//! over a one-time link sent by SMS.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use preconf_testlab::*;
+
+const TOKEN: &str = "tok-7Hq2xWm9LpZr4Vb8";
+const MEDIA: &str = "application/x-maemo-autoconfiguration";
+
+/// cfg1.example.test serves the standard bundle once for TOKEN (and the
+/// package to anyone); sms.example.test serves link documents.
+struct LinkLab {
+    lab: Lab,
+    /// cfg1's port, for documents naming its bundle.
+    port: u16,
+    script: Vec<u8>,
+}
+
+impl LinkLab {
+    fn new() -> LinkLab {
+        LinkLab::with_bundle_route(|body| Reply::once(TOKEN, body))
+    }
+
+    fn with_bundle_route(bundle: impl FnOnce(Vec<u8>) -> Reply) -> LinkLab {
+        let mut lab = Lab::new();
+        let s = standard_routes(&lab);
+        let mut routes = s.routes;
+        let Some(Reply::Body(b)) = routes.remove("/bundle") else {
+            panic!("standard bundle")
+        };
+        routes.insert("/bundle".into(), bundle(b));
+        let port = lab.serve_with("cfg1.example.test", routes, false, None);
+        lab.start_dns(
+            Zone::new()
+                .a("cfg1.example.test", Ipv4Addr::LOCALHOST)
+                .a("sms.example.test", Ipv4Addr::LOCALHOST),
+        );
+        LinkLab {
+            lab,
+            port,
+            script: s.script,
+        }
+    }
+
+    fn bundle_url(&self) -> String {
+        format!("https://cfg1.example.test:{}/bundle", self.port)
+    }
+
+    /// A document naming cfg1's bundle, with `extra` fields.
+    fn doc(&self, extra: &str) -> String {
+        format!(
+            r#"{{ "format": 1, "url": "{}", "domain": "example.test"{extra} }}"#,
+            self.bundle_url()
+        )
+    }
+
+    fn token_doc(&self) -> String {
+        self.doc(&format!(
+            r#", "token": "{TOKEN}", "expires": "2099-01-01T00:00:00Z""#
+        ))
+    }
+
+    /// Serves `body` at https://sms.example.test:PORT/l/1 as `content_type`.
+    fn serve_link(&mut self, content_type: &str, body: &str) -> String {
+        let routes = HashMap::from([(
+            "/l/1".to_string(),
+            Reply::Typed(content_type.into(), body.as_bytes().to_vec()),
+        )]);
+        let port = self.lab.serve_with("sms.example.test", routes, false, None);
+        format!("https://sms.example.test:{port}/l/1")
+    }
+
+    fn file(&self, body: &str) -> PathBuf {
+        self.lab
+            .file("Downloads/corp.maemo-autoconf", body.as_bytes())
+    }
+
+    /// `preconf open DOC` with the lab's flags, no password anywhere and
+    /// no askpass helper.
+    fn open(&self, doc: &str, extra: &[&str]) -> Run {
+        let mut c = self.lab.preconf();
+        c.env_remove("PRECONF_PASSWORD")
+            .env("PATH", no_askpass_path())
+            .arg("open")
+            .arg(doc)
+            .args(extra);
+        Run::of(c)
+    }
+
+    /// Requests that reached cfg1's bundle.
+    fn bundle_requests(&self) -> usize {
+        self.lab.servers[0]
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/bundle")
+            .count()
+    }
+
+    /// Every request, of every server, that carried the token.
+    fn token_requests(&self) -> Vec<String> {
+        self.lab
+            .servers
+            .iter()
+            .flat_map(|s| s.requests())
+            .filter(|r| r.headers.values().any(|v| v.contains(TOKEN)))
+            .map(|r| r.path)
+            .collect()
+    }
+
+    fn nothing_written(&self, run: &Run) {
+        assert!(
+            files_under(&self.lab.root()).is_empty(),
+            "files written: {:?}\n{}",
+            files_under(&self.lab.root()),
+            run.stderr
+        );
+        assert_eq!(self.bundle_requests(), 0, "the bundle was requested");
+    }
+}
+
+/// PATH without zenity or ssh-askpass, should the machine have them.
+fn no_askpass_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|d| !d.join("zenity").exists() && !d.join("ssh-askpass").exists())
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The token is in no output and no file the runs wrote.
+fn token_nowhere(l: &LinkLab, runs: &[&Run]) {
+    for r in runs {
+        assert!(
+            !r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN),
+            "{}",
+            r.stderr
+        );
+    }
+    for f in files_under(&l.lab.root()) {
+        let bytes = std::fs::read(&f).unwrap();
+        let found = bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
+        assert!(!found, "the token is in {}", f.display());
+    }
+}
+
+#[test]
+fn https_link_provisions_once_with_its_token() {
+    let mut l = LinkLab::new();
+    let doc = l.token_doc();
+    let link = l.serve_link(MEDIA, &doc);
+    // No --no-exec: the configurator runs, and its environment is checked too.
+    let first = l.open(&link, &["--yes"]);
+    first
+        .ok()
+        .says(&format!("link: {} from {link}", l.bundle_url()))
+        .says("with a one-time token")
+        .says("credentials: the link's one-time token (no login asked)");
+    assert_eq!(
+        std::fs::read(l.lab.root().join("usr/bin/corp-configurator")).unwrap(),
+        l.script
+    );
+    let handoff = read(&l.lab.root().join("handoff.txt"));
+    assert!(
+        handoff.contains("PRECONF_SERVER=https://cfg1.example.test:"),
+        "{handoff}"
+    );
+    let receipt = read(&l.lab.state().join("receipt.json"));
+    assert!(receipt.contains(r#""via":"link""#), "{receipt}");
+    assert!(
+        receipt.contains(&format!(r#""server":"{}""#, l.bundle_url())),
+        "{receipt}"
+    );
+    assert_eq!(
+        l.token_requests(),
+        ["/bundle"],
+        "the token goes once, to the bundle"
+    );
+
+    // Run-once, as for `preconf run`.
+    let again = l.open(&link, &["--yes"]);
+    again.ok().says("this device was provisioned on");
+    // Forced, the spent token is refused by the server.
+    let spent = l.open(&link, &["--yes", "--force"]);
+    spent.fails(
+        77,
+        "this link was already used or has expired; ask your IT department for a new one.",
+    );
+    assert_eq!(l.token_requests().len(), 2);
+    token_nowhere(&l, &[&first, &again, &spent]);
+    let status = Run::of({
+        let mut c = command();
+        c.args(["status", "--root"]).arg(l.lab.root());
+        c
+    });
+    status.ok();
+    assert!(
+        status.stdout.contains("via          link"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn file_link_provisions_from_a_path_or_a_file_url() {
+    let l = LinkLab::new();
+    let file = l.file(&l.token_doc());
+    let url = format!("file://{}", file.display());
+    let run = l.open(&url, &["--yes", "--no-exec"]);
+    run.ok().says(&format!("from {}", file.display()));
+    assert!(l.lab.root().join("usr/bin/corp-configurator").is_file());
+    token_nowhere(&l, &[&run]);
+
+    // A plain path works the same; this token is spent, so the server says so.
+    let again = l.open(file.to_str().unwrap(), &["--yes", "--no-exec", "--force"]);
+    again.fails(77, "this link was already used or has expired");
+    token_nowhere(&l, &[&again]);
+}
+
+#[test]
+fn without_a_token_the_login_is_asked_as_by_dns() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg1.example.test", s.routes);
+    lab.start_dns(Zone::new().a("cfg1.example.test", Ipv4Addr::LOCALHOST));
+    let doc = format!(r#"{{"format":1,"url":"https://cfg1.example.test:{port}/bundle"}}"#);
+    let file = lab.file("doc.maemo-autoconf", doc.as_bytes());
+    let mut c = lab.preconf();
+    c.arg("open").arg(&file).args(["--yes", "--no-exec"]);
+    Run::of(c)
+        .ok()
+        .says("credentials: login jdoe (password from PRECONF_PASSWORD)");
+}
+
+#[test]
+fn the_person_is_asked_and_no_means_nothing_changes() {
+    let l = LinkLab::new();
+    let file = l.file(&l.token_doc());
+    let doc = file.to_str().unwrap();
+    // No terminal, no askpass helper, no --yes: say how to proceed.
+    let run = l.open(doc, &["--no-exec"]);
+    run.fails(
+        64,
+        "no terminal or askpass helper to confirm provisioning from cfg1.example.test (example.test); pass --yes to accept the link.",
+    );
+    l.nothing_written(&run);
+
+    // An askpass helper answers; a cancelled dialog is a no.
+    let log = l.lab.path("asked");
+    let helper = |code: u8| {
+        let script = format!(
+            "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$1\" >> {}\nexit {code}\n",
+            log.display()
+        );
+        let p = l.lab.file(&format!("askpass-{code}"), script.as_bytes());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .env("PRECONF_ASKPASS", helper(1))
+        .args(["open", doc, "--no-exec"]);
+    let declined = Run::of(c);
+    declined.fails(
+        77,
+        "provisioning from cfg1.example.test (example.test) was declined; nothing was changed.",
+    );
+    l.nothing_written(&declined);
+
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .env("PRECONF_ASKPASS", helper(0))
+        .args(["open", doc, "--no-exec"]);
+    Run::of(c)
+        .ok()
+        .says("confirm: cfg1.example.test (example.test) accepted");
+    assert_eq!(
+        read(&log),
+        "confirm|Provision this device from cfg1.example.test (example.test)?\n".repeat(2)
+    );
+}
+
+#[test]
+fn a_document_served_as_anything_else_is_refused() {
+    let mut l = LinkLab::new();
+    let doc = l.token_doc();
+    let link = l.serve_link("text/html; charset=utf-8", &doc);
+    let run = l.open(&link, &["--yes"]);
+    run.fails(
+        65,
+        "answered with content type text/html; charset=utf-8, not application/x-maemo-autoconfiguration",
+    );
+    l.nothing_written(&run);
+}
+
+#[test]
+fn expired_documents_are_refused_before_any_request() {
+    let l = LinkLab::new();
+    let doc = l.doc(&format!(
+        r#", "token": "{TOKEN}", "expires": "2020-01-01T00:00:00+01:00""#
+    ));
+    let run = l.open(l.file(&doc).to_str().unwrap(), &["--yes"]);
+    run.fails(
+        77,
+        "this link expired at 2019-12-31T23:00:00Z; ask your IT department for a new one.",
+    );
+    l.nothing_written(&run);
+    assert!(l.lab.servers[0].requests().is_empty());
+}
+
+#[test]
+fn malformed_documents_are_refused_naming_the_problem() {
+    let l = LinkLab::new();
+    let plain = format!(
+        r#"{{"format":1,"url":"http://cfg1.example.test:{}/bundle"}}"#,
+        l.port
+    );
+    let huge = l.doc(&format!(r#", "padding": "{}""#, "x".repeat(64 * 1024)));
+    for (doc, code, says) in [
+        (plain.as_str(), 65, "\"url\" must be an https:// URL"),
+        ("{\"format\":1,\"url\":", 65, "it is not JSON"),
+        (r#"{"format":1,"configuratator":{{"#, 65, "it is not JSON"),
+        (huge.as_str(), 65, "is larger than 64 KiB"),
+    ] {
+        let run = l.open(l.file(doc).to_str().unwrap(), &["--yes"]);
+        run.fails(code, says);
+        l.nothing_written(&run);
+    }
+    // Over https too, however the server frames it.
+    let mut l = l;
+    let link = l.serve_link(MEDIA, &huge);
+    l.open(&link, &["--yes"]).fails(65, "is larger than 64 KiB");
+    l.open("http://sms.example.test/l/1", &["--yes"])
+        .fails(64, "is plain http");
+}
+
+#[test]
+fn a_document_narrows_trust_and_never_adds_to_it() {
+    let l = LinkLab::new();
+    let other = Ca::new("Other CA");
+    let other_pem = l.lab.file("other-ca.pem", other.pem().as_bytes());
+    let sha = |ca: &Ca| sha256_hex(&ca.der());
+
+    // ca_sha256 names a CA the device trusts, but not the server's.
+    let doc = l.doc(&format!(
+        r#", "token": "{TOKEN}", "ca_sha256": "{}""#,
+        sha(&other)
+    ));
+    let file = l.file(&doc);
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .args(["--ca", other_pem.to_str().unwrap(), "open"])
+        .arg(&file)
+        .arg("--yes");
+    let run = Run::of(c);
+    run.fails(78, "cfg1.example.test");
+    l.nothing_written(&run);
+
+    // ca_sha256 names a CA the device does not trust: a link adds nothing.
+    let run = l.open(file.to_str().unwrap(), &["--yes"]);
+    run.fails(78, "which this device does not trust");
+    l.nothing_written(&run);
+
+    // Naming the server's own CA narrows to it, and works.
+    let doc = l.doc(&format!(
+        r#", "token": "{TOKEN}", "ca_sha256": "{}""#,
+        sha(&l.lab.server_ca).to_uppercase()
+    ));
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .args(["--ca", other_pem.to_str().unwrap(), "open"])
+        .arg(l.file(&doc))
+        .args(["--yes", "--no-exec"]);
+    Run::of(c).ok().says("trusting only the CA it names");
+}
+
+#[test]
+fn a_server_only_an_outside_ca_verifies_is_refused() {
+    let l = LinkLab::new();
+    let mut c = l
+        .lab
+        .preconf_trusting(&l.lab.file("other.pem", Ca::new("Other").pem().as_bytes()));
+    c.env_remove("PRECONF_PASSWORD")
+        .arg("open")
+        .arg(l.file(&l.token_doc()))
+        .arg("--yes");
+    let run = Run::of(c);
+    run.fails(78, "cfg1.example.test");
+    l.nothing_written(&run);
+}
