@@ -19,7 +19,7 @@ keys! {
         "Read 'domain'/'search' and the nameservers from this file instead of /etc/resolv.conf."
         |s, v| s.resolv_conf = Some(path(v)?);
     Yes "yes" Switch GROUP_DOMAIN
-        "Accept the learned domain and any off-domain server without asking."
+        "Accept the learned domain, any off-domain server, and a link's server without asking."
         |s, v| s.assume_yes = switch(v)?;
     Service "service" One("LABEL") GROUP_DISCOVER
         "SRV label to look up under the domain [default: _maemo_autoconf._tcp]."
@@ -31,7 +31,7 @@ keys! {
         "Fetch the bundle from this https URL; skips the domain and SRV discovery."
         |s, v| s.server = Some(https_url(v)?);
     User "user" One("NAME") GROUP_LOGIN
-        "Login name; the password is asked on the terminal, or taken from PRECONF_ASKPASS or PRECONF_PASSWORD."
+        "Login name; the password is asked on the terminal (or the askpass helper), or taken from PRECONF_PASSWORD."
         |s, v| s.user = Some(plain(v)?.to_string());
     DeviceId "device-id" One("ID") GROUP_LOGIN
         "Device identity sent to the server (header X-Preconf-Device-Id)."

@@ -408,3 +408,37 @@ fn a_server_only_an_outside_ca_verifies_is_refused() {
     run.fails(78, "cfg1.example.test");
     l.nothing_written(&run);
 }
+
+#[test]
+fn on_a_terminal_the_question_shows_host_and_domain() {
+    let l = LinkLab::new();
+    let file = l.file(&l.token_doc());
+    let argv = |extra: &[&str]| {
+        let mut a = argv0();
+        a.extend(l.lab.base_args(&l.lab.path("ca.pem")));
+        a.extend([
+            "open".to_string(),
+            file.display().to_string(),
+            "--no-exec".into(),
+        ]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Enter takes the default, which is no.
+    let mut t = preconf_testlab::tty::Tty::spawn(&argv(&[]), &[]);
+    t.expect("Provision this device from cfg1.example.test (example.test)? [y/N] ");
+    t.type_line("");
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(77), "{screen}");
+    assert_eq!(l.bundle_requests(), 0);
+
+    let mut t = preconf_testlab::tty::Tty::spawn(&argv(&[]), &[]);
+    t.expect("[y/N] ");
+    t.type_line("y");
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        !screen.contains(TOKEN) && !screen.contains("Password"),
+        "{screen}"
+    );
+}
