@@ -442,3 +442,45 @@ fn on_a_terminal_the_question_shows_host_and_domain() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_token_never_follows_a_redirect_to_another_origin() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let Some(Reply::Body(bundle)) = s.routes.get("/bundle").cloned() else {
+        panic!("standard bundle")
+    };
+    let mut cfg2_routes = s.routes.clone();
+    cfg2_routes.insert("/bundle".into(), Reply::once(TOKEN, bundle));
+    let cfg2 = lab.serve_with("cfg2.example.test", cfg2_routes, false, None);
+    let to = format!("https://cfg2.example.test:{cfg2}/bundle");
+    let routes = HashMap::from([("/bundle".to_string(), Reply::Redirect(302, to))]);
+    let cfg1 = lab.serve_with("cfg1.example.test", routes, false, None);
+    lab.start_dns(
+        Zone::new()
+            .a("cfg1.example.test", Ipv4Addr::LOCALHOST)
+            .a("cfg2.example.test", Ipv4Addr::LOCALHOST),
+    );
+    let doc = format!(
+        r#"{{"format":1,"url":"https://cfg1.example.test:{cfg1}/bundle","token":"{TOKEN}"}}"#
+    );
+    let file = lab.file("doc.maemo-autoconf", doc.as_bytes());
+    let mut c = lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .arg("open")
+        .arg(&file)
+        .args(["--yes", "--no-exec"]);
+    Run::of(c).fails(
+        77,
+        "redirected the bundle request to https://cfg2.example.test:",
+    );
+    let cfg2_log = lab.servers[0].requests();
+    assert_eq!(cfg2_log.len(), 1, "cfg2 was asked once, without the token");
+    assert!(
+        !cfg2_log[0].headers.contains_key("authorization"),
+        "the token followed the redirect: {:?}",
+        cfg2_log[0].headers
+    );
+    assert!(lab.servers[1].requests()[0].headers["authorization"].ends_with(TOKEN));
+    assert!(!lab.root().exists());
+}
