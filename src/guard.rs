@@ -15,6 +15,7 @@ pub(crate) fn check(
     domain: Option<&str>,
     yes: bool,
     person: &mut Person,
+    consent: &str,
 ) -> Result<Vec<Candidate>> {
     let Some(domain) = domain else {
         return Ok(cands);
@@ -43,8 +44,7 @@ pub(crate) fn check(
                 ),
             ));
         }
-        let text =
-            format!("The configuration server {host} is outside {domain}. Send your login to it?");
+        let text = format!("The configuration server {host} is outside {domain}. {consent}");
         let purpose = format!("accept {host}");
         let ok = person.yes_no(
             &Question {

@@ -136,17 +136,6 @@ fn shown(v: &Json) -> String {
     }
 }
 
-impl Link {
-    /// The host the person is asked about: "cfg.example.com (example.com)".
-    pub(crate) fn describe_server(&self) -> String {
-        let host = self.url.host_str().unwrap_or_default();
-        match &self.domain {
-            Some(d) => format!("{host} ({d})"),
-            None => host.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +159,6 @@ mod tests {
         assert_eq!(l.domain.as_deref(), Some("example.com"));
         assert_eq!(l.expires, Some(1_796_126_400));
         assert_eq!(l.ca_sha256.unwrap()[31], 0xff);
-        assert_eq!(l.describe_server(), "cfg.example.com (example.com)");
         assert!(!format!("{l:?}").contains("kq3"));
     }
 
@@ -178,7 +166,6 @@ mod tests {
     fn only_url_is_required() {
         let l = parse(br#"{"format":1,"url":"https://cfg.example.com/b","token":null}"#).unwrap();
         assert!(l.token.is_none() && l.domain.is_none() && l.expires.is_none());
-        assert_eq!(l.describe_server(), "cfg.example.com");
     }
 
     #[test]

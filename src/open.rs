@@ -22,7 +22,7 @@ use crate::error::{Error, Exit, Result, Step};
 use crate::fetch;
 use crate::guard;
 use crate::link::{self, Link, MAX_SIZE, MEDIA_TYPE};
-use crate::net::dns::Dns;
+use crate::net::dns::{self, Dns};
 use crate::net::http::{self, Http, HttpFailure};
 use crate::report::say;
 use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
@@ -45,10 +45,11 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
 
     let raw = match &where_from {
         Where::File(path) => read_file(path)?,
-        // The document itself comes under the device's whole trust: only
-        // the document can narrow it.
+        // Under the device's whole trust (only the document can narrow
+        // it), and anonymously: whoever sent the link learns nothing about
+        // the device before the person has said yes.
         Where::Https(url) => {
-            let http = Http::new(tls.config.clone(), dns.clone(), s.io_timeout, device_id);
+            let http = Http::new(tls.anonymous(), dns.clone(), s.io_timeout, None);
             download(&http, url)?
         }
     };
@@ -61,21 +62,29 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
     })?;
     check_expiry(&link)?;
     say(Step::Link, describe(&link, &where_from));
-    let config = match &link.ca_sha256 {
-        None => tls.config,
-        Some(sha) => tls.narrowed(sha).ok_or_else(|| not_trusted(sha))?,
+    let domain = company_domain(s.domain.as_deref(), link.domain.as_deref())?;
+    let (config, summary) = match &link.ca_sha256 {
+        None => (tls.config, tls.summary),
+        Some(sha) => (
+            tls.narrowed(sha).ok_or_else(|| not_trusted(sha))?,
+            format!(
+                "trusting only the CA the link names (SHA-256 {})",
+                data_encoding::HEXLOWER.encode(sha)
+            ),
+        ),
     };
 
     let mut person = Person::find();
-    consent(&link, s.assume_yes, &mut person)?;
+    consent(&link, domain, s.assume_yes, &mut person)?;
     let candidate = Candidate::explicit(link.url.clone());
     let candidates = guard::check(
         vec![candidate],
-        link.domain.as_deref(),
+        domain,
         s.assume_yes,
         &mut person,
+        "Provision this device from it?",
     )?;
-    say(Step::Fetch, &tls.summary);
+    say(Step::Fetch, summary);
     let http = Http::new(config, dns, s.io_timeout, device_id);
     let fetched = match &link.token {
         Some(token) => fetch::with_token(&http, &candidates[0], token)?,
@@ -84,7 +93,8 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
             fetch::fetch(&http, &candidates, &mut asker, &mut person)?
         }
     };
-    let found = (Via::Link, link.domain.as_deref());
+    same_server(&link, &fetched.url)?;
+    let found = (Via::Link, domain);
     run::provision(s, &state, &http, &fetched, found, device_id)
 }
 
@@ -162,7 +172,7 @@ fn download(http: &Http, url: &Url) -> Result<Vec<u8>> {
         .response
         .headers()
         .get("content-type")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        .map(|v| printable(v.as_bytes()));
     let media = served
         .as_deref()
         .map(|t| t.split(';').next().unwrap_or_default().trim());
@@ -200,8 +210,7 @@ fn download(http: &Http, url: &Url) -> Result<Vec<u8>> {
 
 fn link_failure(failure: HttpFailure, url: &Url) -> Error {
     if let HttpFailure::Status {
-        code: 401 | 404 | 410,
-        ..
+        code: 401 | 410, ..
     } = failure
     {
         return Error::new(
@@ -277,10 +286,66 @@ fn not_trusted(sha: &[u8; 32]) -> Error {
     )
 }
 
+/// A server's words, fit for a terminal: anything but printable ASCII
+/// shows as `?`, so no escape sequence or bidi override gets through.
+fn printable(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b == b' ' || b.is_ascii_graphic() {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// The domain the guard holds the link's server to: the device's own
+/// (`--domain`, a settings file, a factory default) when it has one, which
+/// a document may narrow but not leave; else the document's.
+fn company_domain<'a>(
+    configured: Option<&'a str>,
+    named: Option<&'a str>,
+) -> Result<Option<&'a str>> {
+    match (configured, named) {
+        (Some(own), Some(d)) if !dns::is_within(d, own) => Err(Error::new(
+            Step::Link,
+            Exit::NoPerm,
+            format!(
+                "the link is for the domain {d}, and this device belongs to {own} (--domain); ask your IT department for a link of {own}."
+            ),
+        )),
+        (_, Some(d)) => Ok(Some(d)),
+        (own, None) => Ok(own),
+    }
+}
+
+/// The bundle must come from the server the person accepted: a redirect
+/// elsewhere (an open redirect on the company's host, say) would install
+/// what nobody was asked about.
+fn same_server(link: &Link, got: &Url) -> Result<()> {
+    if got.origin() == link.url.origin() {
+        return Ok(());
+    }
+    let host = link.url.host_str().unwrap_or_default();
+    Err(Error::new(
+        Step::Fetch,
+        Exit::NoPerm,
+        format!(
+            "{host} redirected the bundle request to {got}, a server you were not asked about; preconf takes a link's bundle only from the server the link names, so ask your IT department."
+        ),
+    ))
+}
+
 /// The person sees where the device is about to be provisioned from, and
 /// says yes; the default is no.
-fn consent(link: &Link, yes: bool, person: &mut Person) -> Result<()> {
-    let server = link.describe_server();
+fn consent(link: &Link, domain: Option<&str>, yes: bool, person: &mut Person) -> Result<()> {
+    let host = link.url.host_str().unwrap_or_default();
+    let server = match domain {
+        Some(d) => format!("{host} ({d})"),
+        None => host.to_string(),
+    };
     if yes {
         say(Step::Confirm, format!("{server} (accepted by --yes)"));
         return Ok(());

@@ -78,7 +78,13 @@ pub(crate) fn run(s: &Settings) -> Result<Outcome> {
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &lease_dns)?;
     let dns = Dns::new(nameservers.addrs.clone(), s.io_timeout.min(DNS_TIMEOUT));
     let candidates = discover::candidates(&source, &dns, &nameservers)?;
-    let candidates = guard::check(candidates, source.domain(), s.assume_yes, &mut person)?;
+    let candidates = guard::check(
+        candidates,
+        source.domain(),
+        s.assume_yes,
+        &mut person,
+        "Send your login to it?",
+    )?;
 
     say(Step::Fetch, &tls.summary);
     let http = Http::new(tls.config, dns, s.io_timeout, device_id.as_deref());

@@ -102,7 +102,8 @@ fn zenity_args(kind: Kind, question: &str) -> Vec<OsString> {
     let args: &[&str] = match kind {
         Kind::Text => &["--entry"],
         Kind::Secret => &["--entry", "--hide-text"],
-        Kind::YesNo => &["--question"],
+        // The question holds host names from the network: no Pango markup.
+        Kind::YesNo => &["--question", "--no-markup"],
     };
     let mut v: Vec<OsString> = vec!["--title=preconf".into()];
     v.extend(args.iter().map(OsString::from));

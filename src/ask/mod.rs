@@ -64,7 +64,16 @@ impl Person {
         if let Some(t) = self.term.as_mut() {
             return deadline::paused(|| t.yes_no(q.text, default)).map_err(|e| tty_failed(q, e));
         }
-        Ok(matches!(self.helper_ask(Kind::YesNo, q)?, Reply::Answer(_)))
+        // As OpenSSH reads a confirmation: an older ssh-askpass ignores
+        // SSH_ASKPASS_PROMPT and shows a text entry, so OK with "no" typed
+        // in it must not count as yes. zenity answers by exit code alone.
+        Ok(match self.helper_ask(Kind::YesNo, q)? {
+            Reply::Answer(a) => {
+                let a = a.trim();
+                a.is_empty() || a.eq_ignore_ascii_case("yes") || a.eq_ignore_ascii_case("y")
+            }
+            Reply::Cancelled(_) => false,
+        })
     }
 
     /// A secret, never echoed. PRECONF_ASKPASS, when set, is asked even

@@ -48,6 +48,12 @@ impl Tls {
             .find(|c| Sha256::digest(c.der()).as_slice() == sha256)?;
         Some(config(vec![ca.clone()], self.client.clone()))
     }
+
+    /// The same trust without the device certificate: for a server that
+    /// has not been accepted yet, which learns nothing about the device.
+    pub(crate) fn anonymous(&self) -> TlsConfig {
+        config(self.roots.clone(), None)
+    }
 }
 
 fn config(roots: Vec<Certificate<'static>>, client: Option<ClientCert>) -> TlsConfig {

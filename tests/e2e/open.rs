@@ -484,3 +484,129 @@ fn the_token_never_follows_a_redirect_to_another_origin() {
     assert!(lab.servers[1].requests()[0].headers["authorization"].ends_with(TOKEN));
     assert!(!lab.root().exists());
 }
+
+/// A helper that logs `$SSH_ASKPASS_PROMPT|$1` and prints `answer`, exit 0.
+fn answering(lab: &Lab, answer: &str) -> PathBuf {
+    let script = format!(
+        "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$1\" >> {}\necho '{answer}'\n",
+        lab.path("asked").display()
+    );
+    let p = lab.file("bin/my-askpass", script.as_bytes());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn the_link_server_learns_nothing_of_the_device_before_yes() {
+    let mut l = LinkLab::new();
+    let link = l.serve_link(MEDIA, &l.token_doc());
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .env("PATH", no_askpass_path())
+        .args(["--device-id", "SERIAL-0042", "open", &link]);
+    Run::of(c).fails(64, "no terminal or askpass helper to confirm provisioning");
+    let asked = l.lab.servers[1].requests();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        !asked[0].headers.contains_key("x-preconf-device-id"),
+        "{:?}",
+        asked[0].headers
+    );
+}
+
+#[test]
+fn no_typed_into_an_askpass_entry_is_no() {
+    let l = LinkLab::new();
+    let mut c = l.lab.preconf();
+    c.env_remove("PRECONF_PASSWORD")
+        .env("PRECONF_ASKPASS", answering(&l.lab, "no"))
+        .arg("open")
+        .arg(l.file(&l.token_doc()))
+        .arg("--no-exec");
+    let run = Run::of(c);
+    run.fails(77, "was declined; nothing was changed.");
+    l.nothing_written(&run);
+}
+
+#[test]
+fn a_redirect_to_a_server_nobody_was_asked_about_is_refused() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let evil = lab.serve_with("cdn.evil.test", s.routes, false, None);
+    let to = format!("https://cdn.evil.test:{evil}/bundle");
+    let routes = HashMap::from([("/logout".to_string(), Reply::Redirect(302, to))]);
+    let port = lab.serve_with("cfg1.example.test", routes, false, None);
+    lab.start_dns(
+        Zone::new()
+            .a("cfg1.example.test", Ipv4Addr::LOCALHOST)
+            .a("cdn.evil.test", Ipv4Addr::LOCALHOST),
+    );
+    let doc = format!(
+        r#"{{"format":1,"url":"https://cfg1.example.test:{port}/logout","domain":"example.test"}}"#
+    );
+    let mut c = lab.preconf();
+    c.arg("open")
+        .arg(lab.file("doc.maemo-autoconf", doc.as_bytes()))
+        .args(["--yes", "--no-exec"]);
+    Run::of(c).fails(
+        77,
+        "redirected the bundle request to https://cdn.evil.test:",
+    );
+    assert!(!lab.root().join("usr/bin/corp-configurator").exists());
+    assert!(!lab.state().join("receipt.json").exists());
+}
+
+#[test]
+fn the_devices_own_domain_guards_a_link() {
+    let mut lab = Lab::new();
+    let s = standard_routes(&lab);
+    let port = lab.serve("cfg.evil.test", s.routes);
+    lab.start_dns(Zone::new().a("cfg.evil.test", Ipv4Addr::LOCALHOST));
+    let url = format!("https://cfg.evil.test:{port}/bundle");
+    let open = |doc: String, helper: Option<PathBuf>| {
+        let mut c = lab.preconf();
+        c.env("PATH", no_askpass_path())
+            .args(["--domain", DOMAIN, "open"])
+            .arg(lab.file("doc.maemo-autoconf", doc.as_bytes()))
+            .arg("--no-exec");
+        if let Some(h) = helper {
+            c.env("PRECONF_ASKPASS", h);
+        }
+        Run::of(c)
+    };
+    // A document may not claim another domain than the device's.
+    open(
+        format!(r#"{{"format":1,"url":"{url}","domain":"evil.test"}}"#),
+        None,
+    )
+    .fails(
+        77,
+        "the link is for the domain evil.test, and this device belongs to example.test (--domain)",
+    );
+    // Without one, the server is held to the device's domain: the guard asks.
+    open(
+        format!(r#"{{"format":1,"url":"{url}"}}"#),
+        Some(answering(&lab, "")),
+    )
+    .ok();
+    assert_eq!(
+        read(&lab.path("asked")),
+        "confirm|Provision this device from cfg.evil.test (example.test)?\n\
+         confirm|The configuration server cfg.evil.test is outside example.test. Provision this device from it?\n"
+    );
+}
+
+#[test]
+fn what_a_server_says_is_shown_without_control_characters() {
+    let mut l = LinkLab::new();
+    let link = l.serve_link("text/html\u{202e}\u{9b}31m", "x");
+    let run = l.open(&link, &["--yes"]);
+    run.fails(65, "answered with content type text/html");
+    assert!(
+        !run.stderr.contains('\u{202e}')
+            && !run.stderr.contains('\u{9b}')
+            && !run.stderr.contains('\x1b'),
+        "{:?}",
+        run.stderr
+    );
+}
