@@ -75,7 +75,7 @@ fn zenity_on_path_is_used_with_its_own_flags() {
         lines,
         [
             "|--title=preconf --entry --text=Is your company domain example.test? [Y/n or type another] ",
-            "|--title=preconf --question --text=The configuration server cfg.elsewhere.test is outside guard.test. Send your login to it?",
+            "|--title=preconf --question --no-markup --text=The configuration server cfg.elsewhere.test is outside guard.test. Send your login to it?",
             "|--title=preconf --entry --text=Login for cfg.elsewhere.test: ",
             "|--title=preconf --entry --hide-text --text=Password for jdoe at cfg.elsewhere.test: ",
         ],
