@@ -5,6 +5,7 @@
 //! A dev-only crate for `tests/e2e`, the demo and the benchmark. It drives
 //! `preconf` through its command line only, never through its library.
 
+pub mod desktop;
 pub mod dns;
 pub mod https;
 pub mod netns;
@@ -47,14 +48,18 @@ impl Default for Lab {
     }
 }
 
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("preconf-test-")
+        .tempdir()
+        .unwrap()
+}
+
 impl Lab {
     pub fn new() -> Lab {
-        let dir = tempfile::Builder::new()
-            .prefix("preconf-test-")
-            .tempdir()
-            .unwrap();
         let lab = Lab {
-            dir,
+            dir: temp_dir(),
             server_ca: Ca::new("Test Server CA"),
             device_ca: Ca::new("Test Device CA"),
             dns: None,
@@ -197,6 +202,14 @@ pub fn find_bin() -> Result<PathBuf, String> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A file of dist/ at the repository's root: the desktop entry, the MIME
+/// type, the first-boot unit and the packaging script.
+pub fn dist(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../dist")
+        .join(name)
 }
 
 /// The words that start preconf: `PRECONF_TEST_RUNNER` (an emulator such

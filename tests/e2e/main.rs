@@ -2,6 +2,7 @@
 //! up by the test lab in testlab/ (the preconf-testlab crate).
 
 mod askpass;
+mod desktop;
 mod dhcp;
 mod discovery;
 mod domain;
