@@ -8,6 +8,7 @@ mod discovery;
 mod domain;
 mod early;
 mod failures;
+mod firstboot;
 mod login;
 mod nameservers;
 mod nginx;
