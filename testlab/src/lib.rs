@@ -250,6 +250,24 @@ pub fn target_arch() -> &'static str {
     })
 }
 
+/// Debian's name for the architecture of the binary under test.
+pub fn debian_arch() -> &'static str {
+    match target_arch() {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "x86" => "i386",
+        "riscv64" => "riscv64",
+        other => panic!("no Debian architecture name known for {other}"),
+    }
+}
+
+/// Whether the binary under test runs through an emulator
+/// (`PRECONF_TEST_RUNNER`): a cross build.
+pub fn emulated() -> bool {
+    std::env::var_os("PRECONF_TEST_RUNNER").is_some_and(|r| !r.is_empty())
+}
+
 /// Fails the test, saying why, unless it runs as root: `why` is what needs
 /// root (dpkg, network namespaces, port 53).
 #[track_caller]

@@ -13,6 +13,7 @@ mod login;
 mod nameservers;
 mod nginx;
 mod open;
+mod package;
 mod provision;
 mod repository;
 mod settings;
