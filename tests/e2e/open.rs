@@ -610,3 +610,43 @@ fn what_a_server_says_is_shown_without_control_characters() {
         run.stderr
     );
 }
+
+/// The whole way in from a browser: a downloaded document, opened with the
+/// real xdg-open through the installed desktop registration, starts
+/// `preconf open` with no terminal; the askpass helper asks the question,
+/// and the device is provisioned.
+#[test]
+fn xdg_open_on_a_downloaded_link_provisions_the_device() {
+    let l = LinkLab::new();
+    let doc = l.file(&l.token_doc());
+    // The entry's Exec, with the lab's flags (xdg-open splits at spaces).
+    let mut line: Vec<String> = argv0();
+    line.extend(l.lab.base_args(&l.lab.path("ca.pem")));
+    let wrapper = l.lab.file(
+        "bin/preconf-in-lab",
+        format!("#!/bin/sh\nexec {} \"$@\" --no-exec\n", line.join(" ")).as_bytes(),
+    );
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let xdg = preconf_testlab::desktop::install(
+        &l.lab.path("xdg"),
+        &format!("{} open %u", wrapper.display()),
+    );
+    let mut c = xdg.command("setsid");
+    // setsid: no controlling terminal, as when a browser starts it.
+    c.args(["-w", "xdg-open"])
+        .arg(&doc)
+        .env("DISPLAY", ":0")
+        .env("PATH", no_askpass_path())
+        .env("PRECONF_ASKPASS", answering(&l.lab, ""));
+    let run = Run::of(c);
+    run.ok()
+        .says(&format!("link: {} from {}", l.bundle_url(), doc.display()))
+        .says("confirm: cfg1.example.test (example.test) accepted");
+    assert_eq!(
+        read(&l.lab.path("asked")),
+        "confirm|Provision this device from cfg1.example.test (example.test)?\n"
+    );
+    assert!(l.lab.root().join("usr/bin/corp-configurator").is_file());
+    assert!(read(&l.lab.state().join("receipt.json")).contains(r#""via":"link""#));
+    token_nowhere(&l, &[&run]);
+}
