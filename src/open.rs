@@ -10,7 +10,9 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use ureq::tls::TlsConfig;
 use url::Url;
 
 use crate::ask::{Person, Question};
@@ -24,6 +26,7 @@ use crate::guard;
 use crate::link::{self, Link, MAX_SIZE, MEDIA_TYPE};
 use crate::net::dns::{self, Dns};
 use crate::net::http::{self, Http, HttpFailure};
+use crate::net::tls::Tls;
 use crate::report::say;
 use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
 use crate::settings::Settings;
@@ -43,36 +46,9 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?;
     let dns = Dns::new(nameservers.addrs, s.io_timeout.min(DNS_TIMEOUT));
 
-    let raw = match &where_from {
-        Where::File(path) => read_file(path)?,
-        // Under the device's whole trust (only the document can narrow
-        // it), and anonymously: whoever sent the link learns nothing about
-        // the device before the person has said yes.
-        Where::Https(url) => {
-            let http = Http::new(tls.anonymous(), dns.clone(), s.io_timeout, None);
-            download(&http, url)?
-        }
-    };
-    let link = link::parse(&raw).map_err(|why| {
-        Error::new(
-            Step::Link,
-            Exit::DataErr,
-            format!("the link document {where_from} is unusable: {why}; ask your IT department for a new link."),
-        )
-    })?;
-    check_expiry(&link)?;
-    say(Step::Link, describe(&link, &where_from));
+    let link = document(&where_from, &tls, &dns, s.io_timeout)?;
     let domain = company_domain(s.domain.as_deref(), link.domain.as_deref())?;
-    let (config, summary) = match &link.ca_sha256 {
-        None => (tls.config, tls.summary),
-        Some(sha) => (
-            tls.narrowed(sha).ok_or_else(|| not_trusted(sha))?,
-            format!(
-                "trusting only the CA the link names (SHA-256 {})",
-                data_encoding::HEXLOWER.encode(sha)
-            ),
-        ),
-    };
+    let (config, summary) = trust(&link, tls)?;
 
     let mut person = Person::find();
     consent(&link, domain, s.assume_yes, &mut person)?;
@@ -96,6 +72,45 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
     same_server(&link, &fetched.url)?;
     let found = (Via::Link, domain);
     run::provision(s, &state, &http, &fetched, found, device_id)
+}
+
+/// Reads and checks the document: a link that cannot be used stops here,
+/// before any request to the server it names.
+fn document(from: &Where, tls: &Tls, dns: &Dns, io_timeout: Duration) -> Result<Link> {
+    let raw = match from {
+        Where::File(path) => read_file(path)?,
+        // Under the device's whole trust (only the document can narrow
+        // it), and anonymously: whoever sent the link learns nothing about
+        // the device before the person has said yes.
+        Where::Https(url) => {
+            let http = Http::new(tls.anonymous(), dns.clone(), io_timeout, None);
+            download(&http, url)?
+        }
+    };
+    let link = link::parse(&raw).map_err(|why| {
+        Error::new(
+            Step::Link,
+            Exit::DataErr,
+            format!("the link document {from} is unusable: {why}; ask your IT department for a new link."),
+        )
+    })?;
+    check_expiry(&link)?;
+    say(Step::Link, describe(&link, from));
+    Ok(link)
+}
+
+/// The device's trust, narrowed to the CA the link names if it names one;
+/// and the line that says which.
+fn trust(link: &Link, tls: Tls) -> Result<(TlsConfig, String)> {
+    let Some(sha) = &link.ca_sha256 else {
+        return Ok((tls.config, tls.summary));
+    };
+    let config = tls.narrowed(sha).ok_or_else(|| not_trusted(sha))?;
+    let hex = data_encoding::HEXLOWER.encode(sha);
+    Ok((
+        config,
+        format!("trusting only the CA the link names (SHA-256 {hex})"),
+    ))
 }
 
 /// Where the document is: what a browser or `xdg-open` passes (`%u`: a
