@@ -40,13 +40,18 @@ mod settings;
 mod state;
 mod status;
 
+/// Entry points for the fuzz targets in `fuzz/`; only in builds with
+/// `--cfg fuzzing`, which cargo-fuzz sets.
+#[cfg(fuzzing)]
+pub mod fuzz;
+
 use std::ffi::OsString;
 
 use cli::Command;
 use error::Error;
 
 // The public surface is `main`, below: the binary and nothing else calls
-// into this crate.
+// into this crate (but the fuzz targets, in fuzzing builds).
 
 /// The whole program: parses `args`, runs, and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {

@@ -1,0 +1,112 @@
+//! What the fuzz targets call: each entry point runs one reader on the
+//! fuzzer's bytes and checks what it can about the result.
+
+use crate::json::{self, Json};
+
+/// Reads `data` with the JSON reader. An accepted document comes back
+/// written as serde_json writes a value (compact, members in order, the
+/// same escapes), so the target can hold the two readers against each
+/// other; a refused one comes back as its error message. Panics if an
+/// accessor disagrees with the tree.
+pub fn json(data: &[u8]) -> Result<String, String> {
+    let value = json::parse(data).map_err(|e| e.to_string())?;
+    check(&value);
+    let mut out = String::new();
+    write(&value, &mut out);
+    Ok(out)
+}
+
+/// What the accessors say must match the tree, all the way down.
+fn check(value: &Json) {
+    assert!(!value.kind().is_empty());
+    match value {
+        Json::Null => assert!(value.as_bool().is_none() && value.as_str().is_none()),
+        Json::Bool(b) => assert_eq!(value.as_bool(), Some(*b)),
+        // A number read as an integer is written back the same: the
+        // grammar leaves one way to write it.
+        Json::Number(n) => {
+            if let Some(u) = value.as_u64() {
+                assert_eq!(u.to_string(), *n);
+            }
+        }
+        Json::String(s) => assert_eq!(value.as_str(), Some(s.as_str())),
+        Json::Array(items) => {
+            assert_eq!(value.as_array().map(<[Json]>::len), Some(items.len()));
+            items.iter().for_each(check);
+        }
+        Json::Object(members) => {
+            assert_eq!(value.as_object().map(<[_]>::len), Some(members.len()));
+            for (key, member) in members {
+                assert!(value.get(key).is_some_and(|v| std::ptr::eq(v, member)));
+                check(member);
+            }
+        }
+    }
+}
+
+fn write(value: &Json, out: &mut String) {
+    match value {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => write_number(n, out),
+        Json::String(s) => write_str(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(members) => {
+            out.push('{');
+            for (i, (key, member)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(key, out);
+                out.push(':');
+                write(member, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// As serde_json writes a number it keeps as written: the exponent as
+/// `e+N` or `e-N`.
+fn write_number(n: &str, out: &mut String) {
+    match n.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => {
+            let sign = if exponent.starts_with(['+', '-']) {
+                ""
+            } else {
+                "+"
+            };
+            out.push_str(&format!("{mantissa}e{sign}{exponent}"));
+        }
+        None => out.push_str(n),
+    }
+}
+
+/// Escapes as serde_json does: the quote, the backslash, and control
+/// characters, by their short name where JSON has one.
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
