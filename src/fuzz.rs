@@ -110,3 +110,26 @@ fn write_str(s: &str, out: &mut String) {
     }
     out.push('"');
 }
+
+/// Reads `data` as a link document (and as an RFC 3339 time, the one
+/// format inside it with a reader of its own). Panics if an accepted
+/// document breaks a promise `open` relies on.
+pub fn link(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(t) = crate::clock::parse_rfc3339(text) {
+            // Every accepted time is one the writer can write back.
+            assert!(crate::clock::parse_rfc3339(&crate::clock::rfc3339(t)).is_some());
+        }
+    }
+    let Ok(link) = crate::link::parse(data) else {
+        return;
+    };
+    assert_eq!(link.url.scheme(), "https");
+    assert!(link.url.username().is_empty() && link.url.password().is_none());
+    if let Some(token) = &link.token {
+        assert!(token.secret().bytes().all(|b| b.is_ascii_graphic()));
+    }
+    if let Some(d) = &link.domain {
+        assert!(crate::net::dns::domain_name(d).as_deref() == Some(d.as_str()));
+    }
+}

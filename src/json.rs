@@ -100,7 +100,7 @@ impl Json {
     }
 
     #[cfg_attr(
-        not(test),
+        not(any(test, fuzzing)),
         expect(
             dead_code,
             reason = "for the bundle and the receipt, which move to this reader next"
@@ -114,7 +114,7 @@ impl Json {
     }
 
     #[cfg_attr(
-        not(test),
+        not(any(test, fuzzing)),
         expect(
             dead_code,
             reason = "for the bundle and the receipt, which move to this reader next"

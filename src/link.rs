@@ -92,9 +92,40 @@ fn text<'a>(doc: &'a Json, field: &str) -> Result<Option<&'a str>, String> {
 }
 
 fn bundle_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("\"url\" is not a URL ({e})"))?;
+    let Some(rest) = text
+        .get(..8)
+        .filter(|s| s.eq_ignore_ascii_case("https://"))
+        .map(|_| &text[8..])
+    else {
+        return Err(
+            "\"url\" must be an https:// URL; preconf never fetches over plain http".into(),
+        );
+    };
+    let text = plain_host(rest).ok_or(
+        "\"url\" must name its server by an ASCII DNS name or an IP address (international names are not supported)",
+    )?;
+    let url = Url::parse(&text).map_err(|e| format!("\"url\" is not a URL ({e})"))?;
     check_url(&url).map_err(|why| format!("\"url\" {why}"))?;
     Ok(url)
+}
+
+/// `https://` and `rest` with its authority in lower case, if that is a
+/// plain ASCII host name (no punycode `xn--` label) or IP address and
+/// port: all a link may name, and all the URL parser's host handling is
+/// built for here (its no-Unicode IDNA back end, which keeps the binary
+/// small, refuses international names and expects nothing else).
+fn plain_host(rest: &str) -> Option<String> {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+    let lower = authority.to_ascii_lowercase();
+    let punycode = lower
+        .split(['.', ':'])
+        .any(|label| label.starts_with("xn--"));
+    if authority.is_empty() || !authority.bytes().all(plain) || punycode {
+        return None;
+    }
+    Some(format!("https://{lower}{}", &rest[end..]))
 }
 
 /// The token goes into an HTTP header: printable ASCII, no spaces, and a
@@ -178,7 +209,17 @@ mod tests {
             parse(doc.as_bytes()).unwrap_err()
         };
         assert!(with("url", r#""http://cfg.example.com/b""#).contains("\"url\""));
-        assert!(with("url", r#""https://u:p@cfg.example.com/b""#).contains("\"url\""));
+        for host in [
+            "bücher.example",
+            "a,b.example",
+            "%41.example",
+            "u:p@a.example",
+        ] {
+            let e = with("url", &format!("\"https://{host}/\""));
+            assert!(e.contains("by an ASCII DNS name"), "{host}: {e}");
+        }
+        let l = parse(br#"{"format":1,"url":"HTTPS://CFG.Example.COM:8443/B?x=Y"}"#).unwrap();
+        assert_eq!(l.url.as_str(), "https://cfg.example.com:8443/B?x=Y");
         assert!(with("url", "7").contains("\"url\" must be a string, not a number"));
         assert!(with("token", r#""two words""#).contains("\"token\""));
         assert!(with("token", r#""""#).contains("\"token\""));
