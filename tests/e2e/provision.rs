@@ -98,19 +98,6 @@ fn exec_package_is_installed_and_handed_over() {
     assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
 }
 
-/// Debian's name for the architecture of the binary under test, which a
-/// bundle may give instead of Rust's.
-fn debian_arch() -> &'static str {
-    match target_arch() {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "armhf",
-        "x86" => "i386",
-        "riscv64" => "riscv64",
-        other => panic!("no Debian architecture name known for {other}"),
-    }
-}
-
 #[test]
 fn deb_package_is_installed_with_dpkg_into_the_root() {
     need_root("dpkg installs packages only as root, into a temporary root too");
