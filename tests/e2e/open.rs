@@ -373,7 +373,10 @@ fn a_document_narrows_trust_and_never_adds_to_it() {
         .arg(&file)
         .arg("--yes");
     let run = Run::of(c);
-    run.fails(78, "no configuration server could be verified (1 tried; last: https://cfg1.example.test:");
+    run.fails(
+        78,
+        "no configuration server could be verified (1 tried; last: https://cfg1.example.test:",
+    );
     l.nothing_written(&run);
 
     // ca_sha256 names a CA the device does not trust: a link adds nothing.
@@ -405,7 +408,10 @@ fn a_server_only_an_outside_ca_verifies_is_refused() {
         .arg(l.file(&l.token_doc()))
         .arg("--yes");
     let run = Run::of(c);
-    run.fails(78, "no configuration server could be verified (1 tried; last: https://cfg1.example.test:");
+    run.fails(
+        78,
+        "no configuration server could be verified (1 tried; last: https://cfg1.example.test:",
+    );
     l.nothing_written(&run);
 }
 
