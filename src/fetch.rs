@@ -79,20 +79,15 @@ pub(crate) fn with_token(http: &Http, candidate: &Candidate, token: &Token) -> R
         Step::Credentials,
         "the link's one-time token (no login asked)",
     );
-    let failure = match http.get(url, Some(&Auth::bearer(url, token.secret()))) {
-        Ok(got) => match read_bundle(got.response, &got.url)? {
-            Ok((bundle, raw)) => {
-                say(Step::Fetch, format!("bundle from {}", got.url));
-                return Ok(Fetched {
-                    server: candidate.clone(),
-                    url: got.url,
-                    bundle,
-                    raw,
-                    auth: None,
-                });
-            }
-            Err(f) => f,
-        },
+    let failure = match request(http, candidate, Auth::bearer(url, token.secret()))? {
+        Ok(fetched) => {
+            say(Step::Fetch, format!("bundle from {}", fetched.url));
+            // Used once: nothing after the bundle carries it.
+            return Ok(Fetched {
+                auth: None,
+                ..fetched
+            });
+        }
         Err(f) => f,
     };
     Err(match failure {
@@ -130,20 +125,8 @@ fn from_server(
     let url = &candidate.url;
     loop {
         let auth = Auth::basic(url, &credentials.login, &credentials.password);
-        let failure = match http.get(url, Some(&auth)) {
-            Ok(got) => {
-                let (bundle, raw) = match read_bundle(got.response, &got.url)? {
-                    Ok(b) => b,
-                    Err(f) => return Ok(Err(f)),
-                };
-                return Ok(Ok(Fetched {
-                    server: candidate.clone(),
-                    url: got.url,
-                    bundle,
-                    raw,
-                    auth: got.authenticated.then_some(auth),
-                }));
-            }
+        let failure = match request(http, candidate, auth)? {
+            Ok(fetched) => return Ok(Ok(fetched)),
             Err(f) => f,
         };
         if let HttpFailure::Status { code: 401, url: at } = &failure {
@@ -159,6 +142,27 @@ fn from_server(
         }
         return Err(fatal(failure, url, &credentials.login));
     }
+}
+
+/// One request for the bundle, carrying `auth`, which the result keeps if
+/// the origin that answered accepted it. The outer error ends the run (the
+/// answer is not a bundle); the inner one is the request's failure.
+fn request(http: &Http, candidate: &Candidate, auth: Auth) -> Result<Result<Fetched, HttpFailure>> {
+    let got = match http.get(&candidate.url, Some(&auth)) {
+        Ok(got) => got,
+        Err(f) => return Ok(Err(f)),
+    };
+    let (bundle, raw) = match read_bundle(got.response, &got.url)? {
+        Ok(b) => b,
+        Err(f) => return Ok(Err(f)),
+    };
+    Ok(Ok(Fetched {
+        server: candidate.clone(),
+        url: got.url,
+        bundle,
+        raw,
+        auth: got.authenticated.then_some(auth),
+    }))
 }
 
 /// Says the login was refused; an error when no try is left.

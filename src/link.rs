@@ -92,10 +92,8 @@ fn text<'a>(doc: &'a Json, field: &str) -> Result<Option<&'a str>, String> {
 }
 
 fn bundle_url(text: &str) -> Result<Url, String> {
-    let Some(rest) = text
-        .get(..8)
-        .filter(|s| s.eq_ignore_ascii_case("https://"))
-        .map(|_| &text[8..])
+    let https = text.split_at_checked(8);
+    let Some((_, rest)) = https.filter(|(scheme, _)| scheme.eq_ignore_ascii_case("https://"))
     else {
         return Err(
             "\"url\" must be an https:// URL; preconf never fetches over plain http".into(),

@@ -9,7 +9,7 @@
 //! request goes there.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ureq::tls::TlsConfig;
@@ -159,7 +159,7 @@ fn usage(what: String) -> Error {
     )
 }
 
-fn read_file(path: &PathBuf) -> Result<Vec<u8>> {
+fn read_file(path: &Path) -> Result<Vec<u8>> {
     let cannot = |e: std::io::Error| {
         Error::new(
             Step::Link,

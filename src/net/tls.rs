@@ -33,7 +33,7 @@ pub(crate) struct Tls {
     pub(crate) config: TlsConfig,
     pub(crate) summary: String,
     /// Kept to build a narrower configuration: see [`Tls::narrowed`].
-    roots: Vec<Certificate<'static>>,
+    roots: Arc<Vec<Certificate<'static>>>,
     client: Option<ClientCert>,
 }
 
@@ -46,21 +46,21 @@ impl Tls {
             .roots
             .iter()
             .find(|c| Sha256::digest(c.der()).as_slice() == sha256)?;
-        Some(config(vec![ca.clone()], self.client.clone()))
+        Some(config(Arc::new(vec![ca.clone()]), self.client.clone()))
     }
 
     /// The same trust without the device certificate: for a server that
     /// has not been accepted yet, which learns nothing about the device.
     pub(crate) fn anonymous(&self) -> TlsConfig {
-        config(self.roots.clone(), None)
+        config(Arc::clone(&self.roots), None)
     }
 }
 
-fn config(roots: Vec<Certificate<'static>>, client: Option<ClientCert>) -> TlsConfig {
+fn config(roots: Arc<Vec<Certificate<'static>>>, client: Option<ClientCert>) -> TlsConfig {
     TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .root_certs(RootCerts::Specific(roots))
         .client_cert(client)
         .build()
 }
@@ -108,8 +108,9 @@ pub(crate) fn configure(trust: &Trust) -> Result<Tls> {
             ""
         }
     );
+    let roots = Arc::new(roots);
     Ok(Tls {
-        config: config(roots.clone(), client.clone()),
+        config: config(Arc::clone(&roots), client.clone()),
         summary,
         roots,
         client,

@@ -540,3 +540,22 @@ impl Run {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// An askpass helper named `name` (`zenity` makes preconf speak zenity's
+/// flags to it) in the lab's bin/: it logs each call to the lab's `asked`
+/// file as `SSH_ASKPASS_PROMPT|arguments` and answers from `answers`, one
+/// per call over the lab's life, empty once they run out; an answer `!N`
+/// exits N instead (a cancel).
+pub fn askpass(lab: &Lab, name: &str, answers: &[&str]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let list = lab.file("answers", answers.join("\n").as_bytes());
+    let log = lab.path("asked");
+    let script = format!(
+        "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$*\" >> {log}\nn=$(wc -l < {log})\na=$(sed -n \"${{n}}p\" {list})\ncase \"$a\" in !*) exit \"${{a#!}}\";; esac\necho \"$a\"\n",
+        log = log.display(),
+        list = list.display()
+    );
+    let p = lab.file(&format!("bin/{name}"), script.as_bytes());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}

@@ -1,25 +1,7 @@
 //! No terminal (a run started by a browser or a unit): every question goes
 //! to the askpass helper, by the ssh-askpass convention or zenity's.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
 use preconf_testlab::*;
-
-/// A helper that logs each call (`SSH_ASKPASS_PROMPT|args`) and answers
-/// from a list, one line per call; an answer `!N` exits N instead.
-fn helper(lab: &Lab, name: &str, answers: &[&str]) -> PathBuf {
-    let list = lab.file("answers", answers.join("\n").as_bytes());
-    let log = lab.path("asked");
-    let script = format!(
-        "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$*\" >> {log}\nn=$(wc -l < {log})\na=$(sed -n \"${{n}}p\" {list})\ncase \"$a\" in !*) exit \"${{a#!}}\";; esac\necho \"$a\"\n",
-        log = log.display(),
-        list = list.display()
-    );
-    let p = lab.file(&format!("bin/{name}"), script.as_bytes());
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
 
 /// The domain comes from resolv.conf, so it must be confirmed; the login
 /// and password are asked: three questions, no terminal.
@@ -38,7 +20,7 @@ fn unattended(lab: &Lab) -> std::process::Command {
 #[test]
 fn preconf_askpass_answers_every_question() {
     let lab = three_domain_lab();
-    let h = helper(&lab, "ask", &["", LOGIN, PASSWORD]);
+    let h = askpass(&lab, "ask", &["", LOGIN, PASSWORD]);
     let mut c = unattended(&lab);
     c.env("PRECONF_ASKPASS", &h);
     Run::of(c)
@@ -57,7 +39,7 @@ fn preconf_askpass_answers_every_question() {
 fn zenity_on_path_is_used_with_its_own_flags() {
     let lab = three_domain_lab();
     // An off-domain server too, for a yes/no question.
-    let h = helper(&lab, "zenity", &["guard.test", "", LOGIN, PASSWORD]);
+    let h = askpass(&lab, "zenity", &["guard.test", "", LOGIN, PASSWORD]);
     let path = format!(
         "{}:{}",
         h.parent().unwrap().display(),
@@ -86,7 +68,7 @@ fn zenity_on_path_is_used_with_its_own_flags() {
 #[test]
 fn a_cancelled_question_ends_the_run_with_nothing_written() {
     let lab = three_domain_lab();
-    let h = helper(&lab, "ask", &["", LOGIN, "!1"]);
+    let h = askpass(&lab, "ask", &["", LOGIN, "!1"]);
     let mut c = unattended(&lab);
     c.env("PRECONF_ASKPASS", &h);
     let run = Run::of(c);

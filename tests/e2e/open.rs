@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use preconf_testlab::*;
 
@@ -79,15 +80,19 @@ impl LinkLab {
             .file("Downloads/corp.maemo-autoconf", body.as_bytes())
     }
 
-    /// `preconf open DOC` with the lab's flags, no password anywhere and
-    /// no askpass helper.
-    fn open(&self, doc: &str, extra: &[&str]) -> Run {
+    /// preconf with the lab's flags, no password anywhere and no askpass
+    /// helper on PATH.
+    fn command(&self) -> Command {
         let mut c = self.lab.preconf();
         c.env_remove("PRECONF_PASSWORD")
-            .env("PATH", no_askpass_path())
-            .arg("open")
-            .arg(doc)
-            .args(extra);
+            .env("PATH", no_askpass_path());
+        c
+    }
+
+    /// `preconf open DOC EXTRA…`, as [`LinkLab::command`].
+    fn open(&self, doc: &str, extra: &[&str]) -> Run {
+        let mut c = self.command();
+        c.arg("open").arg(doc).args(extra);
         Run::of(c)
     }
 
@@ -266,19 +271,9 @@ fn the_person_is_asked_and_no_means_nothing_changes() {
     l.nothing_written(&run);
 
     // An askpass helper answers; a cancelled dialog is a no.
-    let log = l.lab.path("asked");
-    let helper = |code: u8| {
-        let script = format!(
-            "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$1\" >> {}\nexit {code}\n",
-            log.display()
-        );
-        let p = l.lab.file(&format!("askpass-{code}"), script.as_bytes());
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    };
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .env("PRECONF_ASKPASS", helper(1))
+    let helper = askpass(&l.lab, "my-askpass", &["!1", ""]);
+    let mut c = l.command();
+    c.env("PRECONF_ASKPASS", &helper)
         .args(["open", doc, "--no-exec"]);
     let declined = Run::of(c);
     declined.fails(
@@ -287,15 +282,14 @@ fn the_person_is_asked_and_no_means_nothing_changes() {
     );
     l.nothing_written(&declined);
 
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .env("PRECONF_ASKPASS", helper(0))
+    let mut c = l.command();
+    c.env("PRECONF_ASKPASS", &helper)
         .args(["open", doc, "--no-exec"]);
     Run::of(c)
         .ok()
         .says("confirm: cfg1.example.test (example.test) accepted");
     assert_eq!(
-        read(&log),
+        read(&l.lab.path("asked")),
         "confirm|Provision this device from cfg1.example.test (example.test)?\n".repeat(2)
     );
 }
@@ -367,9 +361,8 @@ fn a_document_narrows_trust_and_never_adds_to_it() {
         sha(&other)
     ));
     let file = l.file(&doc);
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .args(["--ca", other_pem.to_str().unwrap(), "open"])
+    let mut c = l.command();
+    c.args(["--ca", other_pem.to_str().unwrap(), "open"])
         .arg(&file)
         .arg("--yes");
     let run = Run::of(c);
@@ -389,9 +382,8 @@ fn a_document_narrows_trust_and_never_adds_to_it() {
         r#", "token": "{TOKEN}", "ca_sha256": "{}""#,
         sha(&l.lab.server_ca).to_uppercase()
     ));
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .args(["--ca", other_pem.to_str().unwrap(), "open"])
+    let mut c = l.command();
+    c.args(["--ca", other_pem.to_str().unwrap(), "open"])
         .arg(l.file(&doc))
         .args(["--yes", "--no-exec"]);
     Run::of(c).ok().says("trusting only the CA it names");
@@ -491,25 +483,12 @@ fn the_token_never_follows_a_redirect_to_another_origin() {
     assert!(!lab.root().exists());
 }
 
-/// A helper that logs `$SSH_ASKPASS_PROMPT|$1` and prints `answer`, exit 0.
-fn answering(lab: &Lab, answer: &str) -> PathBuf {
-    let script = format!(
-        "#!/bin/sh\necho \"$SSH_ASKPASS_PROMPT|$1\" >> {}\necho '{answer}'\n",
-        lab.path("asked").display()
-    );
-    let p = lab.file("bin/my-askpass", script.as_bytes());
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
-
 #[test]
 fn the_link_server_learns_nothing_of_the_device_before_yes() {
     let mut l = LinkLab::new();
     let link = l.serve_link(MEDIA, &l.token_doc());
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .env("PATH", no_askpass_path())
-        .args(["--device-id", "SERIAL-0042", "open", &link]);
+    let mut c = l.command();
+    c.args(["--device-id", "SERIAL-0042", "open", &link]);
     Run::of(c).fails(64, "no terminal or askpass helper to confirm provisioning");
     let asked = l.lab.servers[1].requests();
     assert_eq!(asked.len(), 1);
@@ -523,9 +502,8 @@ fn the_link_server_learns_nothing_of_the_device_before_yes() {
 #[test]
 fn no_typed_into_an_askpass_entry_is_no() {
     let l = LinkLab::new();
-    let mut c = l.lab.preconf();
-    c.env_remove("PRECONF_PASSWORD")
-        .env("PRECONF_ASKPASS", answering(&l.lab, "no"))
+    let mut c = l.command();
+    c.env("PRECONF_ASKPASS", askpass(&l.lab, "my-askpass", &["no"]))
         .arg("open")
         .arg(l.file(&l.token_doc()))
         .arg("--no-exec");
@@ -592,7 +570,7 @@ fn the_devices_own_domain_guards_a_link() {
     // Without one, the server is held to the device's domain: the guard asks.
     open(
         format!(r#"{{"format":1,"url":"{url}"}}"#),
-        Some(answering(&lab, "")),
+        Some(askpass(&lab, "my-askpass", &[])),
     )
     .ok();
     assert_eq!(
@@ -643,7 +621,7 @@ fn xdg_open_on_a_downloaded_link_provisions_the_device() {
         .arg(&doc)
         .env("DISPLAY", ":0")
         .env("PATH", no_askpass_path())
-        .env("PRECONF_ASKPASS", answering(&l.lab, ""));
+        .env("PRECONF_ASKPASS", askpass(&l.lab, "my-askpass", &[]));
     let run = Run::of(c);
     run.ok()
         .says(&format!("link: {} from {}", l.bundle_url(), doc.display()))
