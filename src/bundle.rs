@@ -1,21 +1,21 @@
 //! The bundle, format 1: what the configuration server sends back.
 //!
-//! The JSON is read into private wire types, checked once, and turned into
-//! the typed [`Bundle`] every later step takes as it is: no step after this
-//! one needs a default for a field that "must be there".
+//! The JSON is read by the strict reader (`json.rs`), walked once, and
+//! turned into the typed [`Bundle`] every later step takes as it is: no
+//! step after this one needs a default for a field that "must be there".
 //!
-//! Unknown fields are ignored so servers can add to the format; missing
-//! required fields and wrong values are errors that name the field.
+//! Unknown fields are ignored so servers can add to the format; `null`
+//! counts as absent; missing required fields, fields of the wrong JSON
+//! type and wrong values are errors that name the field.
 
-use nanoserde::DeJson;
 use url::Url;
-use wire::{WireBundle, WireCertificate, WireConfigurator, WirePackage, WireRepository};
 
+use crate::json::{self, Json};
 use crate::net::http::check_url;
 use crate::state::PackageType;
 use crate::state::files::InRoot;
 
-const FORMAT: u32 = 1;
+const FORMAT: u64 = 1;
 
 /// A validated bundle.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,53 +116,150 @@ pub(crate) struct Certificate {
 
 /// Parses and checks a bundle; the error is a phrase naming the problem.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
-    let w = WireBundle::deserialize_json(text)
-        .map_err(|e| format!("it is not a valid format-1 bundle ({e})"))?;
-    if w.format != FORMAT {
+    // Checked apart from the JSON, for a plainer message than a byte offset.
+    std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text")?;
+    let doc = json::parse(bytes).map_err(|e| format!("it is not valid JSON ({e})"))?;
+    if doc.as_object().is_none() {
+        return Err(format!("it is {}, not a JSON object", doc.kind()));
+    }
+    let top = Node {
+        json: &doc,
+        path: String::new(),
+    };
+    let format = top.req("format", Node::u64)?;
+    if format != FORMAT {
         return Err(format!(
-            "it is format {}, and this preconf reads format {FORMAT}; update preconf or ask for a format-{FORMAT} bundle",
-            w.format
+            "it is format {format}, and this preconf reads format {FORMAT}; update preconf or ask for a format-{FORMAT} bundle"
         ));
     }
-    let user = w.user.unwrap_or_default();
     Ok(Bundle {
-        holder: user.name.or(user.login),
-        device_id: w.device.and_then(|d| d.id),
-        configurator: configurator(w.configurator)?,
-        config_url: w.config_url.map(config_url).transpose()?,
-        certificates: certificates(w.certificates.unwrap_or_default())?,
-        repositories: w
-            .repositories
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let name = r.name.clone();
-                repository(r).map_err(|why| format!("repositories[{i}] ('{name}') {why}"))
-            })
-            .collect::<Result<_, _>>()?,
+        holder: top.opt("user", holder)?.flatten(),
+        device_id: top.opt("device", |d| d.opt("id", Node::string))?.flatten(),
+        configurator: top.req("configurator", configurator)?,
+        config_url: top.opt("config_url", |u| config_url(u.string()?))?,
+        certificates: top
+            .opt("certificates", |c| c.each(certificate))?
+            .unwrap_or_default(),
+        repositories: top
+            .opt("repositories", |r| r.each(repository))?
+            .unwrap_or_default(),
     })
 }
 
-fn configurator(c: WireConfigurator) -> Result<Configurator, String> {
-    let (first, args) = c
-        .command
+/// A value in the document and where it is, for messages such as
+/// `configurator.packages[1].size must be a number, not a string`.
+struct Node<'a> {
+    json: &'a Json,
+    /// Empty for the document itself.
+    path: String,
+}
+
+impl<'a> Node<'a> {
+    /// The member `key` of this object, read by `read`; None when it is
+    /// absent or `null`, which mean the same.
+    fn opt<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&Node<'a>) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        if self.json.as_object().is_none() {
+            return Err(self.wrong("an object"));
+        }
+        match self.json.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(json) => read(&Node {
+                json,
+                path: self.path_of(key),
+            })
+            .map(Some),
+        }
+    }
+
+    /// The member `key`, which must be there.
+    fn req<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&Node<'a>) -> Result<T, String>,
+    ) -> Result<T, String> {
+        self.opt(key, read)?
+            .ok_or_else(|| format!("{} is missing", self.path_of(key)))
+    }
+
+    /// Each item of this array, read by `read`.
+    fn each<T>(&self, read: impl Fn(&Node<'a>) -> Result<T, String>) -> Result<Vec<T>, String> {
+        let items = self.json.as_array().ok_or_else(|| self.wrong("an array"))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, json)| {
+                read(&Node {
+                    json,
+                    path: format!("{}[{i}]", self.path),
+                })
+            })
+            .collect()
+    }
+
+    fn str(&self) -> Result<&'a str, String> {
+        self.json.as_str().ok_or_else(|| self.wrong("a string"))
+    }
+
+    fn string(&self) -> Result<String, String> {
+        self.str().map(str::to_string)
+    }
+
+    fn bool(&self) -> Result<bool, String> {
+        self.json.as_bool().ok_or_else(|| self.wrong("a boolean"))
+    }
+
+    /// A count, such as a size: a plain integer that fits in a u64.
+    fn u64(&self) -> Result<u64, String> {
+        match self.json {
+            Json::Number(_) => self.json.as_u64().ok_or_else(|| {
+                format!(
+                    "{} must be a whole number from 0 to {}",
+                    self.path,
+                    u64::MAX
+                )
+            }),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+
+    fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn wrong(&self, expected: &str) -> String {
+        format!("{} must be {expected}, not {}", self.path, self.json.kind())
+    }
+}
+
+/// Whom the bundle is for: `user.name`, else `user.login`.
+fn holder(user: &Node) -> Result<Option<String>, String> {
+    let name = user.opt("name", Node::string)?;
+    let login = user.opt("login", Node::string)?;
+    Ok(name.or(login))
+}
+
+fn configurator(c: &Node) -> Result<Configurator, String> {
+    let name = c.req("name", Node::string)?;
+    let command = c.req("command", |n| n.each(Node::string))?;
+    let (first, args) = command
         .split_first()
         .ok_or("configurator.command is empty")?;
     let program = InRoot::parse(first)
         .ok_or("configurator.command must start with an absolute path without '..'")?;
-    if c.packages.is_empty() {
+    let packages = c.req("packages", |n| n.each(package))?;
+    if packages.is_empty() {
         return Err("configurator.packages is empty".into());
     }
-    let packages = c
-        .packages
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| package(p).map_err(|why| format!("configurator.packages[{i}] {why}")))
-        .collect::<Result<_, _>>()?;
     Ok(Configurator {
-        name: c.name,
+        name,
         packages,
         command: Launch {
             program,
@@ -171,18 +268,44 @@ fn configurator(c: WireConfigurator) -> Result<Configurator, String> {
     })
 }
 
-fn package(p: WirePackage) -> Result<Package, String> {
-    let kind = match p.kind.as_str() {
+/// A package's fields as the bundle gives them; its type says which it
+/// needs.
+struct PackageFields<'a> {
+    kind: &'a str,
+    url: Option<&'a str>,
+    sha256: Option<&'a str>,
+    size: Option<u64>,
+    path: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+fn package(p: &Node) -> Result<Package, String> {
+    let arch = p.req("arch", Node::string)?;
+    // Every known field is read whatever the type, so one of the wrong JSON
+    // type is refused even where this type does not use it.
+    let fields = PackageFields {
+        kind: p.req("type", Node::str)?,
+        url: p.opt("url", Node::str)?,
+        sha256: p.opt("sha256", Node::str)?,
+        size: p.opt("size", Node::u64)?,
+        path: p.opt("path", Node::str)?,
+        name: p.opt("name", Node::str)?,
+    };
+    let kind = package_kind(&fields).map_err(|why| format!("{} {why}", p.path))?;
+    Ok(Package { arch, kind })
+}
+
+fn package_kind(p: &PackageFields) -> Result<PackageKind, String> {
+    Ok(match p.kind {
         "exec" => PackageKind::Exec {
-            file: package_file(&p)?,
+            file: package_file(p)?,
             path: p
                 .path
-                .as_deref()
                 .and_then(InRoot::parse)
                 .ok_or("is of type exec and needs an absolute path without '..'")?,
         },
         "deb" => PackageKind::Deb {
-            file: package_file(&p)?,
+            file: package_file(p)?,
         },
         "apt" => {
             let name = p.name.unwrap_or_default();
@@ -190,38 +313,42 @@ fn package(p: WirePackage) -> Result<Package, String> {
             if name.len() < 2 || !name.bytes().all(ok) || name.starts_with(['-', '+', '.']) {
                 return Err("is of type apt and needs the name of a Debian package".into());
             }
-            PackageKind::Apt { name }
+            PackageKind::Apt {
+                name: name.to_string(),
+            }
         }
         other => {
             return Err(format!(
                 "has type '{other}', which is not one of exec, deb, apt"
             ));
         }
-    };
-    Ok(Package { arch: p.arch, kind })
+    })
 }
 
-fn package_file(p: &WirePackage) -> Result<PackageFile, String> {
+fn package_file(p: &PackageFields) -> Result<PackageFile, String> {
     let url = p
         .url
-        .clone()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| format!("is of type {} and needs a url", p.kind))?;
     // Relative URLs are resolved against the bundle's URL later; an https
     // base shows whether one can be, and what an absolute one is.
     let base = Url::parse("https://bundle.invalid/b/").expect("a valid URL");
     let resolved = base
-        .join(&url)
+        .join(url)
         .map_err(|e| format!("has the url '{url}', which is not usable ({e})"))?;
     check_url(&resolved).map_err(|why| format!("has the url '{url}', which {why}"))?;
     let size = p
         .size
         .ok_or_else(|| format!("is of type {} and needs a size", p.kind))?;
-    let sha256 = p.sha256.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let sha256 = p.sha256.unwrap_or_default().to_ascii_lowercase();
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("needs a sha256 of 64 hex digits".into());
     }
-    Ok(PackageFile { url, sha256, size })
+    Ok(PackageFile {
+        url: url.to_string(),
+        sha256,
+        size,
+    })
 }
 
 /// A URL for the configurator: http or https, without a login in it.
@@ -238,44 +365,37 @@ fn config_url(u: String) -> Result<String, String> {
     Ok(u)
 }
 
-fn certificates(certs: Vec<WireCertificate>) -> Result<Vec<Certificate>, String> {
-    certs
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if !is_file_name(&c.name) {
-                return Err(format!(
-                    "certificates[{i}].name '{}' is not a plain file name (letters, digits, . _ -)",
-                    c.name
-                ));
-            }
-            if !c.pem.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(format!(
-                    "certificates[{i}] ('{}') holds no PEM certificate",
-                    c.name
-                ));
-            }
-            Ok(Certificate {
-                name: c.name,
-                pem: c.pem,
-            })
-        })
-        .collect()
+fn certificate(c: &Node) -> Result<Certificate, String> {
+    let name = c.req("name", Node::string)?;
+    let pem = c.req("pem", Node::string)?;
+    if !is_file_name(&name) {
+        return Err(format!(
+            "{}.name '{name}' is not a plain file name (letters, digits, . _ -)",
+            c.path
+        ));
+    }
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("{} ('{name}') holds no PEM certificate", c.path));
+    }
+    Ok(Certificate { name, pem })
 }
 
-fn repository(r: WireRepository) -> Result<Repository, String> {
-    validate_repository(&r)?;
-    Ok(Repository {
-        name: r.name,
-        uri: r.uri,
-        suite: r.suite,
-        components: r.components.unwrap_or_default(),
-        key: r.key,
-        trusted: r.trusted == Some(true),
-    })
+fn repository(r: &Node) -> Result<Repository, String> {
+    let repo = Repository {
+        name: r.req("name", Node::string)?,
+        uri: r.req("uri", Node::string)?,
+        suite: r.req("suite", Node::string)?,
+        components: r
+            .opt("components", |c| c.each(Node::string))?
+            .unwrap_or_default(),
+        key: r.opt("key", Node::string)?,
+        trusted: r.opt("trusted", Node::bool)? == Some(true),
+    };
+    validate_repository(&repo).map_err(|why| format!("{} ('{}') {why}", r.path, repo.name))?;
+    Ok(repo)
 }
 
-fn validate_repository(r: &WireRepository) -> Result<(), String> {
+fn validate_repository(r: &Repository) -> Result<(), String> {
     if !is_file_name(&r.name) {
         return Err("needs a name of letters, digits, . _ -".into());
     }
@@ -291,10 +411,10 @@ fn validate_repository(r: &WireRepository) -> Result<(), String> {
                 .bytes()
                 .any(|b| b.is_ascii_whitespace() || b == b'[' || b == b']')
     };
-    if !word(&r.uri) || !word(&r.suite) || !r.components.iter().flatten().all(|c| word(c)) {
+    if !word(&r.uri) || !word(&r.suite) || !r.components.iter().all(|c| word(c)) {
         return Err("has an empty uri, suite or component, or one with spaces or brackets".into());
     }
-    if r.suite.ends_with('/') && r.components.as_ref().is_some_and(|c| !c.is_empty()) {
+    if r.suite.ends_with('/') && !r.components.is_empty() {
         return Err("is a flat repository (suite ending in /) and takes no components".into());
     }
     if let Some(key) = &r.key {
@@ -352,72 +472,6 @@ impl Bundle {
             pkg.kind.package_type().name(),
             pkg.arch
         )
-    }
-}
-
-// nanoserde's derives expand to code clippy flags, and take no pub(super).
-#[expect(clippy::question_mark, reason = "nanoserde's derive code")]
-#[expect(unreachable_pub, reason = "nanoserde's derives need plain pub")]
-mod wire {
-    use nanoserde::DeJson;
-
-    // The bundle as the JSON has it; nothing outside this file sees these.
-
-    #[derive(DeJson)]
-    pub struct WireBundle {
-        pub format: u32,
-        pub user: Option<WireUser>,
-        pub device: Option<WireDevice>,
-        pub configurator: WireConfigurator,
-        pub config_url: Option<String>,
-        pub certificates: Option<Vec<WireCertificate>>,
-        pub repositories: Option<Vec<WireRepository>>,
-    }
-
-    #[derive(DeJson, Default)]
-    pub struct WireUser {
-        pub name: Option<String>,
-        pub login: Option<String>,
-    }
-
-    #[derive(DeJson)]
-    pub struct WireDevice {
-        pub id: Option<String>,
-    }
-
-    #[derive(DeJson)]
-    pub struct WireConfigurator {
-        pub name: String,
-        pub packages: Vec<WirePackage>,
-        pub command: Vec<String>,
-    }
-
-    #[derive(DeJson)]
-    pub struct WirePackage {
-        pub arch: String,
-        #[nserde(rename = "type")]
-        pub kind: String,
-        pub url: Option<String>,
-        pub sha256: Option<String>,
-        pub size: Option<u64>,
-        pub path: Option<String>,
-        pub name: Option<String>,
-    }
-
-    #[derive(DeJson)]
-    pub struct WireRepository {
-        pub name: String,
-        pub uri: String,
-        pub suite: String,
-        pub components: Option<Vec<String>>,
-        pub key: Option<String>,
-        pub trusted: Option<bool>,
-    }
-
-    #[derive(DeJson)]
-    pub struct WireCertificate {
-        pub name: String,
-        pub pem: String,
     }
 }
 
@@ -479,7 +533,47 @@ mod tests {
         assert!(err("pkgs/corp.sh", "ftp://cfg.example.com/x").contains("https://"));
         assert!(err("pkgs/corp.sh", "https://u@cfg.example.com/x").contains("login"));
         assert!(err("https://cfg.example.com/devices", "file:///etc").contains("config_url"));
-        assert!(parse(b"not json").is_err());
+        assert_eq!(
+            parse(b"not json").unwrap_err(),
+            "it is not valid JSON (expected a value at byte 0)"
+        );
+        assert_eq!(
+            parse(b"[]").unwrap_err(),
+            "it is an array, not a JSON object"
+        );
+        assert_eq!(parse(b"\xff").unwrap_err(), "it is not UTF-8 text");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = |from: &str, to: &str| parse(GOOD.replace(from, to).as_bytes()).unwrap_err();
+        assert_eq!(
+            err("\"size\": 5", "\"size\": \"5\""),
+            "configurator.packages[1].size must be a number, not a string"
+        );
+        assert_eq!(
+            err("\"size\": 5", "\"size\": 5.0"),
+            "configurator.packages[1].size must be a whole number from 0 to 18446744073709551615"
+        );
+        assert_eq!(
+            err("\"Jane Doe\"", "7"),
+            "user.name must be a string, not a number"
+        );
+        assert_eq!(
+            err("\"--enroll\"", "true"),
+            "configurator.command[1] must be a string, not a boolean"
+        );
+        assert_eq!(
+            err("\"device\": {", "\"device\": [], \"x\": {"),
+            "device must be an object, not an array"
+        );
+        assert_eq!(
+            err("\"format\": 1", "\"format\": null"),
+            "format is missing"
+        );
+        // Null is the same as absent for an optional field.
+        let b = GOOD.replace("\"device\": {", "\"device\": null, \"x\": {");
+        assert_eq!(parse(b.as_bytes()).unwrap().device_id, None);
     }
 
     #[test]

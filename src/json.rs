@@ -99,13 +99,6 @@ impl Json {
         }
     }
 
-    #[cfg_attr(
-        not(any(test, fuzzing)),
-        expect(
-            dead_code,
-            reason = "for the bundle and the receipt, which move to this reader next"
-        )
-    )]
     pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             Json::Bool(b) => Some(*b),
@@ -113,13 +106,6 @@ impl Json {
         }
     }
 
-    #[cfg_attr(
-        not(any(test, fuzzing)),
-        expect(
-            dead_code,
-            reason = "for the bundle and the receipt, which move to this reader next"
-        )
-    )]
     pub(crate) fn as_array(&self) -> Option<&[Json]> {
         match self {
             Json::Array(items) => Some(items),

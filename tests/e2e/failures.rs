@@ -125,7 +125,10 @@ fn body_shorter_than_declared_is_refused() {
 #[test]
 fn malformed_bundles_are_named() {
     for (body, says) in [
-        (&b"<html>oops</html>"[..], "is not a valid format-1 bundle"),
+        (
+            &b"<html>oops</html>"[..],
+            "is not valid JSON (expected a value at byte 0)",
+        ),
         (
             br#"{"format": 1, "configurator": {"name": "x", "command": ["/x"]}}"#,
             "packages",
