@@ -23,7 +23,8 @@ pub(crate) struct Bundle {
     /// Whom the bundle is for (`user.name`, else `user.login`), for messages.
     pub(crate) holder: Option<String>,
     pub(crate) device_id: Option<String>,
-    pub(crate) configurator: Configurator,
+    /// None when the bundle names none; the run then stops before installing.
+    pub(crate) configurator: Option<Configurator>,
     /// Passed on to the configurator as the bundle gave it.
     pub(crate) config_url: Option<String>,
     pub(crate) certificates: Vec<Certificate>,
@@ -135,7 +136,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
     Ok(Bundle {
         holder: top.opt("user", holder)?.flatten(),
         device_id: top.opt("device", |d| d.opt("id", Node::string))?.flatten(),
-        configurator: top.req("configurator", configurator)?,
+        configurator: top.opt("configurator", configurator)?,
         config_url: top.opt("config_url", |u| config_url(u.string()?))?,
         certificates: top
             .opt("certificates", |c| c.each(certificate))?
@@ -445,11 +446,11 @@ fn arch_names(rust_arch: &str) -> &'static [&'static str] {
     }
 }
 
-impl Bundle {
+impl Configurator {
     /// The package for this machine: its own architecture, else `any`.
     pub(crate) fn package_for(&self, rust_arch: &str) -> Result<&Package, String> {
         let names = arch_names(rust_arch);
-        let packages = &self.configurator.packages;
+        let packages = &self.packages;
         packages
             .iter()
             .find(|p| p.arch == rust_arch || names.contains(&p.arch.as_str()))
@@ -463,12 +464,12 @@ impl Bundle {
             })
     }
 
-    /// The step line: for whom, and which package.
-    pub(crate) fn describe(&self, pkg: &Package) -> String {
+    /// The step line: for whom (the bundle's holder), and which package.
+    pub(crate) fn describe(&self, holder: Option<&str>, pkg: &Package) -> String {
         format!(
             "for {}: configurator {} ({} package for {})",
-            self.holder.as_deref().unwrap_or("this device"),
-            self.configurator.name,
+            holder.unwrap_or("this device"),
+            self.name,
             pkg.kind.package_type().name(),
             pkg.arch
         )
@@ -494,15 +495,13 @@ mod tests {
         let b = parse(GOOD.as_bytes()).unwrap();
         assert_eq!(b.device_id.as_deref(), Some("DEV-0001"));
         assert_eq!(b.holder.as_deref(), Some("Jane Doe"));
-        assert_eq!(
-            b.configurator.command.words(),
-            ["/usr/bin/corp", "--enroll"]
-        );
-        match &b.package_for("aarch64").unwrap().kind {
+        let c = b.configurator.as_ref().unwrap();
+        assert_eq!(c.command.words(), ["/usr/bin/corp", "--enroll"]);
+        match &c.package_for("aarch64").unwrap().kind {
             PackageKind::Deb { file } => assert_eq!(file.sha256, "a".repeat(64)),
             other => panic!("{other:?}"),
         }
-        match &b.package_for("x86_64").unwrap().kind {
+        match &c.package_for("x86_64").unwrap().kind {
             PackageKind::Exec { file, path } => {
                 assert_eq!(
                     (file.url.as_str(), file.size, path.as_str()),
@@ -590,7 +589,7 @@ mod tests {
         };
         let b = parse(with_repo(r#"{"name": "corp", "uri": "https://repo.example.com/debian", "suite": "stable", "components": ["main"]}"#).as_bytes()).unwrap();
         assert_eq!(
-            b.package_for("aarch64").unwrap().kind,
+            b.configurator.unwrap().package_for("aarch64").unwrap().kind,
             PackageKind::Apt {
                 name: "corp-configurator".into()
             }
@@ -620,10 +619,18 @@ mod tests {
     }
 
     #[test]
+    fn configurator_is_optional() {
+        let b = parse(br#"{"format": 1, "user": {"login": "jdoe"}}"#).unwrap();
+        assert_eq!((b.configurator, b.holder.as_deref()), (None, Some("jdoe")));
+        let b = parse(br#"{"format": 1, "configurator": null}"#).unwrap();
+        assert_eq!(b.configurator, None);
+    }
+
+    #[test]
     fn no_package_for_arch() {
-        let mut b = parse(GOOD.as_bytes()).unwrap();
-        b.configurator.packages.retain(|p| p.arch != "any");
-        let e = b.package_for("x86_64").unwrap_err();
+        let mut c = parse(GOOD.as_bytes()).unwrap().configurator.unwrap();
+        c.packages.retain(|p| p.arch != "any");
+        let e = c.package_for("x86_64").unwrap_err();
         assert!(e.contains("x86_64") && e.contains("arm64"), "{e}");
     }
 }

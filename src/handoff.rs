@@ -8,7 +8,7 @@ use std::process::Command;
 
 use url::Url;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Launch};
 use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
 use crate::error::{Error, Exit, Result, Step};
 use crate::report::say;
@@ -22,17 +22,18 @@ pub(crate) struct Handoff {
 }
 
 impl Handoff {
-    /// The bundle's command, its program taken below `root` like every
-    /// path the run writes, and the environment that tells it what the run
-    /// found: where the bundle and certificates are, which server answered.
+    /// The configurator's `command` from the bundle, its program taken
+    /// below `root` like every path the run writes, and the environment
+    /// that tells it what the run found: where the bundle and certificates
+    /// are, which server answered.
     pub(crate) fn new(
         bundle: &Bundle,
+        command: &Launch,
         server: &Url,
         root: &Path,
         state: &State,
         device_id: Option<&str>,
     ) -> Handoff {
-        let command = &bundle.configurator.command;
         let device_id = bundle.device_id.as_deref().or(device_id);
         let config_url = bundle.config_url.clone();
         Handoff {

@@ -109,20 +109,35 @@ pub(crate) fn provision(
     device_id: Option<&str>,
 ) -> Result<Outcome> {
     let bundle = &fetched.bundle;
-    let pkg = bundle.package_for(std::env::consts::ARCH).map_err(|why| {
-        Error::new(
+    let Some(configurator) = &bundle.configurator else {
+        return Err(Error::new(
             Step::Bundle,
             Exit::DataErr,
             format!(
-                "the bundle from {}: {why}; ask your IT admin to add one.",
+                "the bundle from {} names no configurator; ask your IT admin to add one.",
                 fetched.url
             ),
-        )
-    })?;
-    say(Step::Bundle, bundle.describe(pkg));
+        ));
+    };
+    let pkg = configurator
+        .package_for(std::env::consts::ARCH)
+        .map_err(|why| {
+            Error::new(
+                Step::Bundle,
+                Exit::DataErr,
+                format!(
+                    "the bundle from {}: {why}; ask your IT admin to add one.",
+                    fetched.url
+                ),
+            )
+        })?;
+    say(
+        Step::Bundle,
+        configurator.describe(bundle.holder.as_deref(), pkg),
+    );
 
     state.prepare()?;
-    let installed = install::package(pkg, fetched, http, &s.root, state)?;
+    let installed = install::package(pkg, &configurator.name, fetched, http, &s.root, state)?;
     // After the package, so a failed install leaves an earlier run's in place.
     let certs = bundle.certificates.iter();
     state.store(
@@ -138,14 +153,21 @@ pub(crate) fn provision(
         ),
     );
 
-    let handoff = Handoff::new(bundle, &fetched.server.url, &s.root, state, device_id);
+    let handoff = Handoff::new(
+        bundle,
+        &configurator.command,
+        &fetched.server.url,
+        &s.root,
+        state,
+        device_id,
+    );
     let receipt = Receipt::new(
         via,
         domain.map(str::to_string),
         fetched.server.url.clone(),
         fetched.url.clone(),
         installed,
-        bundle.configurator.command.words(),
+        configurator.command.words(),
     );
     // Written last: from here on the device counts as provisioned.
     state.write_receipt(&receipt)?;

@@ -21,9 +21,11 @@ use crate::net::http::Http;
 use crate::report::say;
 use crate::state::{Installed, InstalledPackage, State};
 
-/// Installs `pkg`, from the bundle `fetched` brought, below `root`.
+/// Installs `pkg`, the package of the configurator `name`, from the
+/// bundle `fetched` brought, below `root`.
 pub(crate) fn package(
     pkg: &Package,
+    name: &str,
     fetched: &Fetched,
     http: &Http,
     root: &Path,
@@ -50,7 +52,7 @@ pub(crate) fn package(
         }
     };
     Ok(Installed {
-        name: fetched.bundle.configurator.name.clone(),
+        name: name.to_string(),
         arch: pkg.arch.clone(),
         package,
     })

@@ -137,6 +137,7 @@ fn malformed_bundles_are_named() {
             br#"{"format": 9, "configurator": {"name": "x", "command": ["/x"], "packages": []}}"#,
             "it is format 9",
         ),
+        (br#"{"format": 1}"#, "names no configurator"),
     ] {
         let lab = lab_with(HashMap::from([(
             "/bundle".to_string(),
