@@ -12,10 +12,18 @@ use url::Url;
 
 use crate::json::{self, Json};
 use crate::net::http::check_url;
+use crate::settings::Value;
 use crate::state::PackageType;
 use crate::state::files::InRoot;
 
 const FORMAT: u64 = 1;
+
+/// Bounds on `properties`: how many, how long a name, how large a value.
+const MAX_PROPERTIES: usize = 256;
+const MAX_PROPERTY_NAME: usize = 128;
+const MAX_PROPERTY_SIZE: usize = 64 * 1024;
+/// Ends the key of a property whose value is bytes, given as Base64.
+const BASE64_SUFFIX: &str = "@base64";
 
 /// A validated bundle.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +38,9 @@ pub(crate) struct Bundle {
     pub(crate) certificates: Vec<Certificate>,
     /// Package repositories, for packages of type `apt`.
     pub(crate) repositories: Vec<Repository>,
+    /// Provisioning properties the server hands the device, in document
+    /// order: each name valid and given once, without `@base64`.
+    pub(crate) properties: Vec<(String, Value)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +155,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
         repositories: top
             .opt("repositories", |r| r.each(repository))?
             .unwrap_or_default(),
+        properties: top.opt("properties", properties)?.unwrap_or_default(),
     })
 }
 
@@ -426,6 +438,85 @@ fn validate_repository(r: &Repository) -> Result<(), String> {
     Ok(())
 }
 
+fn properties(p: &Node) -> Result<Vec<(String, Value)>, String> {
+    let members = p.json.as_object().ok_or_else(|| p.wrong("an object"))?;
+    if members.len() > MAX_PROPERTIES {
+        return Err(format!(
+            "properties has {} entries, more than the {MAX_PROPERTIES} allowed",
+            members.len()
+        ));
+    }
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(members.len());
+    for (key, json) in members {
+        let at = || format!("properties.'{}'", shown_key(key));
+        let (name, value) = property(key, json).map_err(|why| format!("{} {why}", at()))?;
+        // The reader refused a key given twice, but `a` and `a@base64`
+        // name the same property. With at most 256, a scan is cheap.
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("{} repeats the property '{name}'", at()));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A property's name (its key without `@base64`) and its value: bytes
+/// after that suffix, text otherwise.
+fn property(key: &str, json: &Json) -> Result<(String, Value), String> {
+    let (name, base64) = match key.strip_suffix(BASE64_SUFFIX) {
+        Some(name) => (name, true),
+        None => (key, false),
+    };
+    if !is_property_name(name) {
+        return Err("is not a property name (lowercase letters, digits, . - _)".into());
+    }
+    let text = json
+        .as_str()
+        .ok_or_else(|| format!("must be a string, not {}", json.kind()))?;
+    let value = if base64 {
+        let bytes = data_encoding::BASE64
+            .decode(text.as_bytes())
+            .map_err(|_| "is not valid base64")?;
+        Value::Bytes(bytes)
+    } else {
+        Value::Text(text.to_string())
+    };
+    let size = match &value {
+        Value::Text(t) => t.len(),
+        Value::Bytes(b) => b.len(),
+    };
+    if size > MAX_PROPERTY_SIZE {
+        return Err(format!("is larger than {} KiB", MAX_PROPERTY_SIZE / 1024));
+    }
+    Ok((name.to_string(), value))
+}
+
+/// Lowercase ASCII letters, digits, `.`, `-`, `_`, starting with a letter,
+/// with no empty label between dots: a name any later step can use as a
+/// key or in a file name as it is.
+fn is_property_name(name: &str) -> bool {
+    let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_".contains(&b);
+    (1..=MAX_PROPERTY_NAME).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(ok)
+        && !name.split('.').any(str::is_empty)
+}
+
+/// A key as a message shows it: escaped and cut short, as it may be
+/// anything when it failed the checks.
+fn shown_key(key: &str) -> String {
+    let limit = MAX_PROPERTY_NAME + BASE64_SUFFIX.len();
+    let mut shown: String = key
+        .chars()
+        .take(limit)
+        .flat_map(char::escape_debug)
+        .collect();
+    if key.chars().nth(limit).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 fn is_file_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
@@ -624,6 +715,78 @@ mod tests {
         assert_eq!((b.configurator, b.holder.as_deref()), (None, Some("jdoe")));
         let b = parse(br#"{"format": 1, "configurator": null}"#).unwrap();
         assert_eq!(b.configurator, None);
+    }
+
+    fn with_properties(props: &str) -> Result<Bundle, String> {
+        parse(format!(r#"{{"format": 1, "properties": {props}}}"#).as_bytes())
+    }
+
+    #[test]
+    fn properties_of_text_and_bytes() {
+        let b = with_properties(
+            r#"{"provisioning.server": "https://x", "provisioning.rootx509@base64": "AAEC",
+                "a_b-c.d2": "", "z@base64": ""}"#,
+        )
+        .unwrap();
+        let text = |t: &str| Value::Text(t.into());
+        let expected = [
+            ("provisioning.server", text("https://x")),
+            ("provisioning.rootx509", Value::Bytes(vec![0, 1, 2])),
+            ("a_b-c.d2", text("")),
+            ("z", Value::Bytes(vec![])),
+        ];
+        assert_eq!(b.properties, expected.map(|(k, v)| (k.to_string(), v)));
+        assert!(with_properties(&format!(r#"{{"{}": "v"}}"#, "a".repeat(128))).is_ok());
+        assert_eq!(with_properties("null").unwrap().properties, []);
+    }
+
+    #[test]
+    fn bad_properties_are_named() {
+        let err = |props: &str| with_properties(props).unwrap_err();
+        for bad in ["AAE", "AAF=", "AA E=", "AAE=\\n", "AA-_"] {
+            assert_eq!(
+                err(&format!(r#"{{"provisioning.rootx509@base64": "{bad}"}}"#)),
+                "properties.'provisioning.rootx509@base64' is not valid base64",
+                "{bad}"
+            );
+        }
+        let long = "a".repeat(129);
+        for name in [
+            "X",
+            "1a",
+            "a..b",
+            ".a",
+            "a.",
+            "é",
+            "",
+            "a@base64@base64",
+            &long,
+        ] {
+            assert_eq!(
+                err(&format!(r#"{{"{name}": "v"}}"#)),
+                format!(
+                    "properties.'{name}' is not a property name (lowercase letters, digits, . - _)"
+                )
+            );
+        }
+        assert!(err(r#"{"a\nb'": "v"}"#).starts_with(r"properties.'a\nb\'' is not"));
+        assert_eq!(
+            err(r#"{"a": "x", "b": "y", "a@base64": "eA=="}"#),
+            "properties.'a@base64' repeats the property 'a'"
+        );
+        assert_eq!(
+            err(r#"{"k": 1}"#),
+            "properties.'k' must be a string, not a number"
+        );
+        assert_eq!(
+            err(r#"{"k": null}"#),
+            "properties.'k' must be a string, not null"
+        );
+        assert_eq!(err("[]"), "properties must be an object, not an array");
+        let big = format!(r#"{{"k": "{}"}}"#, "x".repeat(64 * 1024 + 1));
+        assert_eq!(err(&big), "properties.'k' is larger than 64 KiB");
+        let many: Vec<String> = (0..257).map(|i| format!(r#""k{i}": """#)).collect();
+        assert!(err(&format!("{{{}}}", many.join(","))).contains("more than the 256"));
     }
 
     #[test]

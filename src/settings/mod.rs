@@ -85,11 +85,8 @@ include!("keys.rs");
 pub(crate) enum Value {
     Text(String),
     /// Raw bytes, for providers that carry files (certificates, agent
-    /// configuration); no key of the run takes bytes yet.
-    #[expect(
-        dead_code,
-        reason = "no provider gives bytes yet; the seam is ready for them"
-    )]
+    /// configuration), such as a bundle's `@base64` properties; no key of
+    /// the run takes bytes yet.
     Bytes(Vec<u8>),
 }
 
