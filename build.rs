@@ -16,9 +16,9 @@ use rustls_pki_types::pem::PemObject;
 /// The key table of `src/settings/keys.rs`, expanded without its setters:
 /// names and kinds, enough to check factory properties.
 macro_rules! keys {
-    ($( $id:ident $name:literal $kind:ident $(($meta:literal))? $group:ident $help:literal
-        |$s:ident, $v:ident| $set:expr; )*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    ($( $id:ident $name:literal $([$flag:literal])? $kind:ident $(($meta:literal))?
+        $scope:ident $group:ident $help:literal |$s:ident, $v:ident| $set:expr; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         enum Key { $($id),* }
 
         impl Key {
@@ -33,7 +33,7 @@ macro_rules! keys {
             }
 
             fn from_name(name: &str) -> Option<Key> {
-                match name { $($name => Some(Key::$id),)* _ => None }
+                match name { $($name $(| $flag)? => Some(Key::$id),)* _ => None }
             }
         }
     };
@@ -85,10 +85,10 @@ fn main() {
     };
 
     let mut out = String::from(
-        "/// Factory settings, checked by build.rs.\npub(crate) const PROPERTIES: &[(Key, &str)] = &[\n",
+        "/// Factory settings, checked by build.rs.\npub(crate) const PROPERTIES: &[(&str, &str)] = &[\n",
     );
     for (k, v) in &properties {
-        writeln!(out, "    (Key::{k:?}, {v:?}),").unwrap();
+        writeln!(out, "    ({k:?}, {v:?}),").unwrap();
     }
     out.push_str("];\n/// Factory CA certificates, DER.\npub(crate) const CAS: &[&[u8]] = &[\n");
     for der in &cas {
@@ -99,7 +99,7 @@ fn main() {
     fs::write(dest, out).unwrap();
 }
 
-fn properties(path: &Path) -> Vec<(Key, String)> {
+fn properties(path: &Path) -> Vec<(String, String)> {
     println!("cargo:rerun-if-changed={}", path.display());
     let text = fs::read_to_string(path).unwrap_or_else(|e| {
         fail(&format!(
@@ -109,7 +109,10 @@ fn properties(path: &Path) -> Vec<(Key, String)> {
     });
     let lines = text::parse_properties(&text)
         .unwrap_or_else(|why| fail(&format!("{PROPERTIES}={}: {why}", path.display())));
-    lines.into_iter().map(|l| (l.key, l.value)).collect()
+    lines
+        .into_iter()
+        .map(|l| (l.name.as_str().to_string(), l.value))
+        .collect()
 }
 
 /// The DER of every certificate in a PEM file (nothing else of it, should

@@ -5,9 +5,10 @@
 //! `--help` is generated from that one table.
 
 use std::ffi::OsString;
+use std::io::Read;
 
 use crate::error::{Error, Result};
-use crate::settings::{self, Entry, Key, Kind, Layer, Provider};
+use crate::settings::{self, Entry, Key, Kind, Layer, Name, Provider, Value};
 
 pub(crate) enum Command {
     Run(Layer),
@@ -20,8 +21,77 @@ pub(crate) enum Command {
         layer: Layer,
         json: bool,
     },
+    /// Show or edit the provisioning dictionary.
+    Props {
+        layer: Layer,
+        json: bool,
+        action: Props,
+    },
     Help,
     Version,
+}
+
+/// What `preconf props` does.
+pub(crate) enum Props {
+    /// Every key, its value and provider.
+    Show,
+    Get(String),
+    /// `KEY=VALUE` or `KEY@FILE` assignments, stored together.
+    Set(Vec<Assignment>),
+    Unset(Vec<String>),
+}
+
+/// `KEY=VALUE`, `KEY@FILE` or `KEY@-` (standard input), read and checked.
+pub(crate) struct Assignment {
+    pub(crate) name: Name,
+    pub(crate) value: Value,
+}
+
+/// A file given with `KEY@FILE`: certificates, an agent configuration.
+const MAX_ASSIGNED: u64 = 256 * 1024;
+
+impl Assignment {
+    pub(crate) fn parse(arg: &str) -> Result<Assignment> {
+        let usage = |why: String| Error::usage(format!("'{arg}': {why}."));
+        let Some(at) = arg.find(['=', '@']) else {
+            return Err(usage(
+                "write KEY=VALUE, or KEY@FILE for a file's bytes".into(),
+            ));
+        };
+        let (key, rest) = (&arg[..at], &arg[at + 1..]);
+        let name = Name::parse(key).map_err(usage)?;
+        let value = if arg.as_bytes()[at] == b'=' {
+            if settings::is_secret(name.as_str()) {
+                return Err(usage(format!(
+                    "{key} is a secret, and a command line is visible to every process; write {key}@FILE, or {key}@- to read it from standard input"
+                )));
+            }
+            Value::Text(rest.to_string())
+        } else {
+            Value::Bytes(
+                read_assigned(rest).map_err(|e| usage(format!("cannot read {rest} ({e})")))?,
+            )
+        };
+        Ok(Assignment { name, value })
+    }
+}
+
+fn read_assigned(path: &str) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let limit = MAX_ASSIGNED + 1;
+    if path == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(path)?
+            .take(limit)
+            .read_to_end(&mut bytes)?;
+    }
+    if bytes.len() as u64 > MAX_ASSIGNED {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_ASSIGNED} bytes"
+        )));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
@@ -31,15 +101,29 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
     let mut entries = Vec::new();
     let mut sub: Option<String> = None;
     let mut doc: Option<String> = None;
+    let mut words: Vec<String> = Vec::new();
     let mut json = false;
     while let Some(arg) = parser.next().map_err(lexopt_error)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
-            Long("json") if sub.as_deref() == Some("status") => json = true,
+            Long("json") if matches!(sub.as_deref(), Some("status" | "props")) => json = true,
+            Long("set") => {
+                let v = parser.value().map_err(lexopt_error)?;
+                let v = v
+                    .into_string()
+                    .map_err(|_| Error::usage("--set needs UTF-8 text.".to_string()))?;
+                let a = Assignment::parse(&v)?;
+                entries.push(Entry::new(
+                    a.name,
+                    a.value,
+                    Some(format!("(--set {})", key_of(&v))),
+                ));
+            }
             Long(name) => {
                 let name = name.to_string();
-                let Some(key) = Key::from_name(&name) else {
+                let Some(key) = Key::from_name(&name).filter(|k| k.flag() == Some(name.as_str()))
+                else {
                     return Err(Error::usage(format!(
                         "unknown option --{name}; see preconf --help."
                     )));
@@ -52,7 +136,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
                             .map_err(|_| Error::usage(format!("--{name} needs a UTF-8 value.")))?
                     }
                 };
-                entries.push(Entry::text(key, value, None));
+                entries.push(Entry::text(key, value));
             }
             Short(c) => {
                 return Err(Error::usage(format!(
@@ -62,11 +146,11 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
             Word(v) if sub.is_none() => {
                 let v = v.to_string_lossy().into_owned();
                 match v.as_str() {
-                    "run" | "status" | "open" => sub = Some(v),
+                    "run" | "status" | "open" | "props" => sub = Some(v),
                     "help" => return Ok(Command::Help),
                     _ => {
                         return Err(Error::usage(format!(
-                            "unknown command '{v}'; the commands are run, open and status."
+                            "unknown command '{v}'; the commands are run, open, status and props."
                         )));
                     }
                 }
@@ -76,6 +160,12 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
                     Error::usage("the link document's name must be UTF-8 text.".to_string())
                 })?;
                 doc = Some(v);
+            }
+            Word(v) if sub.as_deref() == Some("props") => {
+                let v = v
+                    .into_string()
+                    .map_err(|_| Error::usage("props takes UTF-8 keys and values.".to_string()))?;
+                words.push(v);
             }
             Word(v) => {
                 return Err(Error::usage(format!(
@@ -91,6 +181,11 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
     };
     Ok(match sub.as_deref() {
         Some("status") => Command::Status { layer, json },
+        Some("props") => Command::Props {
+            layer,
+            json,
+            action: props_action(words)?,
+        },
         Some("open") => Command::Open {
             layer,
             doc: doc.ok_or_else(|| {
@@ -101,6 +196,39 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
             })?,
         },
         _ => Command::Run(layer),
+    })
+}
+
+/// The key of a `--set` argument, for messages that must not repeat a
+/// value.
+fn key_of(arg: &str) -> &str {
+    arg.split(['=', '@']).next().unwrap_or(arg)
+}
+
+fn props_action(words: Vec<String>) -> Result<Props> {
+    let mut words = words.into_iter();
+    let action = words.next();
+    let rest: Vec<String> = words.collect();
+    let needs = |what: &str| Error::usage(format!("preconf props {what}."));
+    Ok(match action.as_deref() {
+        None => Props::Show,
+        Some("get") => match <[String; 1]>::try_from(rest) {
+            Ok([key]) => Props::Get(key),
+            Err(_) => return Err(needs("get takes one KEY")),
+        },
+        Some("set") if !rest.is_empty() => Props::Set(
+            rest.iter()
+                .map(|a| Assignment::parse(a))
+                .collect::<Result<_>>()?,
+        ),
+        Some("set") => return Err(needs("set takes KEY=VALUE or KEY@FILE, one or more")),
+        Some("unset") if !rest.is_empty() => Props::Unset(rest),
+        Some("unset") => return Err(needs("unset takes one KEY or more")),
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "unknown props action '{other}'; it is get, set or unset (or nothing, to show every key)."
+            )));
+        }
     })
 }
 
@@ -128,13 +256,18 @@ pub(crate) fn help() -> String {
             group = key.group();
             out.push_str(&format!("\n{group}:\n"));
         }
-        let name = key.name();
-        let flag = match key.kind() {
-            Kind::Switch => format!("--{name}"),
-            Kind::One(v) => format!("--{name} {v}"),
-            Kind::Many(v) => format!("--{name} {v}..."),
+        let flag = match (key.flag(), key.kind()) {
+            (Some(f), Kind::Switch) => format!("--{f}"),
+            (Some(f), Kind::One(v)) => format!("--{f} {v}"),
+            (Some(f), Kind::Many(v)) => format!("--{f} {v}..."),
+            (None, Kind::Switch) => format!("{}=true|false", key.name()),
+            (None, Kind::One(v) | Kind::Many(v)) => format!("{}={v}", key.name()),
         };
-        out.push_str(&format!("  {flag:<26}"));
+        if flag.len() > 25 {
+            out.push_str(&format!("  {flag}\n{:28}", ""));
+        } else {
+            out.push_str(&format!("  {flag:<26}"));
+        }
         wrap_into(&mut out, key.help(), 28, 80);
     }
     out.push_str(HELP_TAIL);
@@ -169,6 +302,10 @@ Usage:
   preconf open DOC [OPTIONS]  provision it from a link document (a path, a
                               file:// or https:// URL), as a browser does
   preconf status [--json]     show what was installed, from the receipt
+  preconf props [--json]      show the provisioning dictionary: each key, its
+                              value (secrets masked) and where it comes from
+  preconf props get KEY | set KEY=VALUE|KEY@FILE... | unset KEY...
+                              read or edit the stored dictionary
   preconf --help | --version
 
 A run, one line per step on stderr:
@@ -184,6 +321,9 @@ A run, one line per step on stderr:
 preconf open takes steps 1 to 5 from the link document instead: it shows the
 server it names and asks \"Provision this device from HOST (DOMAIN)? [y/N]\",
 then logs in with the document's one-time token (or asks the login).
+With a provisioning.reference (from any provider), steps 1 to 4 are skipped:
+the bundle comes from there, logging in only if the server asks, and a bundle
+that names no configurator may point to the next reference.
 ";
 
 const HELP_TAIL: &str = "
@@ -199,11 +339,22 @@ Examples:
   preconf open ~/Downloads/corp.maemo-autoconf --ca corp-ca.pem
       provision from a link document the IT department sent
 
-Settings files:
-  Every option is also a key of ROOT/etc/preconf/*.conf, one key=value per line
-  (a switch is key=true or key=false), and of the factory defaults built into
-  this binary (see --version). The command line wins over the files, the files
-  over the factory defaults.
+The provisioning dictionary:
+  Every option is a key (provisioning.spid for --device-id), and --set KEY=VALUE
+  (or KEY@FILE for a file's bytes) sets any key. Providers, highest first; the
+  highest that has a key decides it:
+    command line      flags and --set
+    environment       PROVISIONING_SPID for provisioning.spid: every dotted key
+                      of the table, and those of prm.env.provider.push.starting.with
+    stored            ROOT/var/lib/preconf/storage: preconf props set, and the
+                      properties a server's bundle hands over
+    media             props.txt in the directories of prm.media.dirs
+    file              ROOT/etc/preconf/props.txt ([TEXT] key=value lines,
+                      [BINARY] key=file lines), loaded once
+    settings          ROOT/etc/preconf/*.conf, key=value lines, later files first
+    factory           built into this binary (see --version)
+  A switch is key=true or key=false. Keys with a dot that preconf does not use
+  (prm.name, corp.site) are kept as data.
 
 Environment:
   PRECONF_PASSWORD        the password, for unattended runs (never pass it as an argument)
@@ -214,9 +365,10 @@ Environment:
 Neither reaches the package tools or the configurator.
 
 The configurator is started with PRECONF_BUNDLE, PRECONF_DEVICE_ID,
-PRECONF_CONFIG_URL, PRECONF_SERVER, PRECONF_CERT_DIR and PRECONF_ROOT set.
+PRECONF_CONFIG_URL, PRECONF_SERVER, PRECONF_CERT_DIR and PRECONF_ROOT set, and
+PRECONF_AGENT_CONFIG when the dictionary has provisioning.agent.config.
 
-Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input file, 69 service
+Exit codes: 0 done, 1 props get found no value, 64 usage, 65 bad data, 66 missing input file, 69 service
 not found, 71 exec failed, 73 cannot write a file, 74 cannot read one,
 75 temporary failure (try again), 77 login refused or declined, 78 bad
 configuration.
@@ -241,14 +393,14 @@ mod tests {
         else {
             panic!("expected run")
         };
-        let got: Vec<(Key, Value)> = l.entries.into_iter().map(|e| (e.key, e.value)).collect();
-        let text = |v: &str| Value::Text(v.into());
+        let got: Vec<(Name, Value)> = l.entries.into_iter().map(|e| (e.name, e.value)).collect();
+        let text = |k: Key, v: &str| (Name::Known(k), Value::Text(v.into()));
         assert_eq!(
             got,
             vec![
-                (Key::Dns, text("127.0.0.1")),
-                (Key::Yes, text("true")),
-                (Key::Ca, text("a.pem")),
+                text(Key::Dns, "127.0.0.1"),
+                text(Key::Yes, "true"),
+                text(Key::Ca, "a.pem"),
             ]
         );
     }
@@ -272,7 +424,43 @@ mod tests {
     fn help_lists_every_key() {
         let h = help();
         for k in Key::ALL {
-            assert!(h.contains(&format!("--{}", k.name())), "{}", k.name());
+            let shown = match k.flag() {
+                Some(f) => format!("--{f}"),
+                None => format!("  {}=", k.name()),
+            };
+            assert!(h.contains(&shown), "{}", k.name());
         }
+    }
+
+    #[test]
+    fn set_and_props() {
+        let Command::Run(l) =
+            parse_args(args(&["--set", "prm.name=dev 1", "--device-id", "D"])).unwrap()
+        else {
+            panic!("expected run")
+        };
+        assert_eq!(l.entries[0].name, Name::Other("prm.name".into()));
+        assert_eq!(l.entries[0].value, Value::Text("dev 1".into()));
+        assert_eq!(l.entries[1].name, Name::Known(Key::DeviceId));
+        // Dotted keys are not flags, and secrets never go in argv.
+        assert!(parse_args(args(&["--provisioning.spid", "x"])).is_err());
+        let e = parse_args(args(&["--set", "provisioning.rsh.secret=x"]))
+            .err()
+            .unwrap();
+        assert!(e.message.contains("@-"), "{}", e.message);
+        assert!(matches!(
+            parse_args(args(&["props", "--json"])).unwrap(),
+            Command::Props {
+                json: true,
+                action: Props::Show,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_args(args(&["props", "unset", "a.b", "c.d"])).unwrap(),
+            Command::Props { action: Props::Unset(k), .. } if k.len() == 2
+        ));
+        assert!(parse_args(args(&["props", "get"])).is_err());
+        assert!(parse_args(args(&["props", "frob"])).is_err());
     }
 }

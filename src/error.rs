@@ -21,6 +21,8 @@ pub(crate) enum Step {
     Handoff,
     State,
     Status,
+    Props,
+    Reference,
     Deadline,
 }
 
@@ -42,6 +44,8 @@ impl Step {
             Step::Handoff => "handoff",
             Step::State => "state",
             Step::Status => "status",
+            Step::Props => "props",
+            Step::Reference => "reference",
             Step::Deadline => "deadline",
         }
     }
@@ -50,6 +54,8 @@ impl Step {
 /// Exit codes from sysexits(3), so scripts can tell "try later" from "fix it".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
+    /// A lookup found nothing (`props get`), as grep's 1.
+    NotFound = 1,
     /// The command line was wrong.
     Usage = 64,
     /// Data from the server or a file was malformed or did not verify.
@@ -83,7 +89,8 @@ pub(crate) struct Error {
 impl Exit {
     /// Every code, for the test that holds the README's table to them.
     #[cfg(test)]
-    const ALL: [Exit; 10] = [
+    const ALL: [Exit; 11] = [
+        Exit::NotFound,
         Exit::Usage,
         Exit::DataErr,
         Exit::NoInput,

@@ -79,7 +79,7 @@ pub(crate) fn with_token(http: &Http, candidate: &Candidate, token: &Token) -> R
         Step::Credentials,
         "the link's one-time token (no login asked)",
     );
-    let failure = match request(http, candidate, Auth::bearer(url, token.secret()))? {
+    let failure = match request(http, candidate, Some(Auth::bearer(url, token.secret())))? {
         Ok(fetched) => {
             say(Step::Fetch, format!("bundle from {}", fetched.url));
             // Used once: nothing after the bundle carries it.
@@ -125,7 +125,7 @@ fn from_server(
     let url = &candidate.url;
     loop {
         let auth = Auth::basic(url, &credentials.login, &credentials.password);
-        let failure = match request(http, candidate, auth)? {
+        let failure = match request(http, candidate, Some(auth))? {
             Ok(fetched) => return Ok(Ok(fetched)),
             Err(f) => f,
         };
@@ -147,8 +147,12 @@ fn from_server(
 /// One request for the bundle, carrying `auth`, which the result keeps if
 /// the origin that answered accepted it. The outer error ends the run (the
 /// answer is not a bundle); the inner one is the request's failure.
-fn request(http: &Http, candidate: &Candidate, auth: Auth) -> Result<Result<Fetched, HttpFailure>> {
-    let got = match http.get(&candidate.url, Some(&auth)) {
+fn request(
+    http: &Http,
+    candidate: &Candidate,
+    auth: Option<Auth>,
+) -> Result<Result<Fetched, HttpFailure>> {
+    let got = match http.get(&candidate.url, auth.as_ref()) {
         Ok(got) => got,
         Err(f) => return Ok(Err(f)),
     };
@@ -161,8 +165,81 @@ fn request(http: &Http, candidate: &Candidate, auth: Auth) -> Result<Result<Fetc
         url: got.url,
         bundle,
         raw,
-        auth: got.authenticated.then_some(auth),
+        auth: auth.filter(|_| got.authenticated),
     }))
+}
+
+/// The bundle from a provisioning.reference: asked for without a login,
+/// since a provisioning backend may not want one; a 401 from that origin
+/// asks for the login as the DNS path does. Over plain http the password
+/// is never sent.
+pub(crate) fn from_reference(
+    http: &Http,
+    candidate: &Candidate,
+    asker: &mut Asker,
+    person: &mut Person,
+) -> Result<Fetched> {
+    let url = &candidate.url;
+    let failure = match request(http, candidate, None)? {
+        Ok(fetched) => {
+            say(Step::Fetch, format!("bundle from {}", fetched.url));
+            return Ok(fetched);
+        }
+        Err(f) => f,
+    };
+    match failure {
+        HttpFailure::Status { code: 401, url: at } if at.origin() == url.origin() => {
+            if url.scheme() != "https" {
+                return Err(Error::new(
+                    Step::Credentials,
+                    Exit::NoPerm,
+                    format!(
+                        "{url} asks for a login, and preconf never sends a password over plain http; ask your IT admin for an https reference."
+                    ),
+                ));
+            }
+            fetch(http, std::slice::from_ref(candidate), asker, person)
+        }
+        HttpFailure::Status { code: 401, url: at } => Err(redirected_to_login(url, &at)),
+        f if f.verdict().next_server => Err(none_answered(1, f)),
+        f => Err(fatal(f, url, "this device")),
+    }
+}
+
+/// A bundle from a file (a `file://` provisioning.reference), read as one
+/// from a server is.
+pub(crate) fn from_file(url: &Url) -> Result<Fetched> {
+    let path = url.to_file_path().unwrap_or_default();
+    let raw = crate::state::files::read_limited(&path, MAX_BUNDLE + 1).map_err(|e| {
+        Error::new(
+            Step::Fetch,
+            Exit::NoInput,
+            format!(
+                "cannot read the bundle {}: {e}; check provisioning.reference (preconf props shows where it comes from).",
+                path.display()
+            ),
+        )
+    })?;
+    if raw.len() as u64 > MAX_BUNDLE {
+        return Err(Error::new(
+            Step::Bundle,
+            Exit::DataErr,
+            format!(
+                "{} is larger than {} KiB, which is not a bundle; check provisioning.reference.",
+                path.display(),
+                MAX_BUNDLE / 1024
+            ),
+        ));
+    }
+    let bundle = parse_bundle(&raw, url)?;
+    say(Step::Fetch, format!("bundle from {}", path.display()));
+    Ok(Fetched {
+        server: Candidate::explicit(url.clone()),
+        url: url.clone(),
+        bundle,
+        raw,
+        auth: None,
+    })
 }
 
 /// Says the login was refused; an error when no try is left.
@@ -277,12 +354,16 @@ fn read_bundle(
             }));
         }
     };
-    let bundle = bundle::parse(&raw).map_err(|why| {
+    let bundle = parse_bundle(&raw, url)?;
+    Ok(Ok((bundle, raw)))
+}
+
+fn parse_bundle(raw: &[u8], url: &Url) -> Result<Bundle> {
+    bundle::parse(raw).map_err(|why| {
         Error::new(
             Step::Bundle,
             Exit::DataErr,
             format!("the bundle from {url} is unusable: {why}; ask your IT admin to fix it."),
         )
-    })?;
-    Ok(Ok((bundle, raw)))
+    })
 }

@@ -53,6 +53,13 @@ impl Handoff {
         }
     }
 
+    /// Tells the configurator where provisioning.agent.config is.
+    pub(crate) fn with_agent_config(mut self, path: PathBuf) -> Handoff {
+        self.env
+            .push(("PRECONF_AGENT_CONFIG", path.display().to_string()));
+        self
+    }
+
     /// Starts the configurator in place of this process; with `no_exec`,
     /// returns its command line instead.
     pub(crate) fn start(&self, no_exec: bool) -> Result<String> {

@@ -75,6 +75,26 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     Ok(value)
 }
 
+/// `s` as a JSON string, quotes included: what a writer of our own
+/// documents (the storage) needs, and all it needs.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 impl Json {
     /// The member named `key`, if this is an object that has one.
     pub(crate) fn get(&self, key: &str) -> Option<&Json> {

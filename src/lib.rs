@@ -34,6 +34,8 @@ mod json;
 mod link;
 mod net;
 mod open;
+mod props;
+mod reference;
 mod report;
 mod run;
 mod settings;
@@ -69,19 +71,49 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         Command::Help => print!("{}", cli::help()),
         Command::Version => println!("{}", cli::version()),
         Command::Status { layer, json } => {
-            let s = settings::load(layer)?;
-            status::show(&s, json)?;
+            let loaded = settings::load(layer)?;
+            status::show(&loaded.settings, json)?;
         }
+        Command::Props {
+            layer,
+            json,
+            action,
+        } => props::props(&mut settings::load(layer)?, json, action)?,
         Command::Run(layer) => {
-            let s = settings::load(layer)?;
-            finished(run::run(&s)?);
+            let settings::Loaded {
+                settings,
+                mut store,
+            } = settings::load(layer)?;
+            let outcome = run::run(&settings, &mut store);
+            finished(recorded(&mut store, outcome)?);
         }
         Command::Open { layer, doc } => {
-            let s = settings::load(layer)?;
-            finished(open::open(&s, &doc)?);
+            let settings::Loaded {
+                settings,
+                mut store,
+            } = settings::load(layer)?;
+            let outcome = open::open(&settings, &mut store, &doc);
+            finished(recorded(&mut store, outcome)?);
         }
     }
     Ok(())
+}
+
+/// Notes a failed run in the storage, for `preconf props` and the next
+/// run; a successful one noted itself before handing over. Only on a
+/// device that has a state directory already: a first run that fails (a
+/// link refused, a question cancelled) leaves nothing behind, and says
+/// why on stderr.
+fn recorded(
+    store: &mut settings::Store,
+    outcome: Result<run::Outcome, Error>,
+) -> Result<run::Outcome, Error> {
+    if let Err(e) = &outcome {
+        if store.path().parent().is_some_and(|d| d.is_dir()) {
+            store.record(e.code(), &e.to_string());
+        }
+    }
+    outcome
 }
 
 /// What a run that did not exec the configurator says at the end.

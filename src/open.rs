@@ -29,10 +29,10 @@ use crate::net::http::{self, Http, HttpFailure};
 use crate::net::tls::Tls;
 use crate::report::say;
 use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
-use crate::settings::Settings;
+use crate::settings::{Settings, Store};
 use crate::state::Via;
 
-pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
+pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome> {
     let where_from = Where::parse(doc)?;
     let Start {
         state,
@@ -70,8 +70,12 @@ pub(crate) fn open(s: &Settings, doc: &str) -> Result<Outcome> {
         }
     };
     same_server(&link, &fetched.url)?;
-    let found = (Via::Link, domain);
-    run::provision(s, &state, &http, &fetched, found, device_id)
+    let found = run::Found {
+        via: Via::Link,
+        domain: domain.map(str::to_string),
+        chain: None,
+    };
+    run::provision(s, store, &state, &http, &fetched, found, device_id)
 }
 
 /// Reads and checks the document: a link that cannot be used stops here,

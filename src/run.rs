@@ -18,9 +18,10 @@ use crate::install;
 use crate::net::dns::Dns;
 use crate::net::http::Http;
 use crate::net::tls::{self, Tls};
+use crate::reference;
 use crate::report::say;
-use crate::settings::Settings;
-use crate::state::{Receipt, State, Via};
+use crate::settings::{self, Key, Settings, Store};
+use crate::state::{Chain, Receipt, State, Via};
 
 /// How a run ended, when it did not exec the configurator.
 pub(crate) enum Outcome {
@@ -46,7 +47,7 @@ pub(crate) fn start(s: &Settings) -> Result<std::result::Result<Start, Outcome>>
     let state = State::new(s.state_dir());
     // A power cut may have stopped an earlier run half-way: mend first.
     state.recover()?;
-    if !s.force {
+    if !s.force && !s.reprovision {
         if let Some(r) = state.receipt()? {
             return Ok(Err(Outcome::AlreadyProvisioned(Box::new(r))));
         }
@@ -63,15 +64,22 @@ pub(crate) fn start(s: &Settings) -> Result<std::result::Result<Start, Outcome>>
     }))
 }
 
-pub(crate) fn run(s: &Settings) -> Result<Outcome> {
+/// A run: from a provisioning.reference if any provider names one, else
+/// by DNS discovery (or `--server`).
+pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
+    let start = match start(s)? {
+        Ok(start) => start,
+        Err(done) => return Ok(done),
+    };
+    if s.reference.is_some() {
+        let from = store.provider_of(Key::Reference).unwrap_or_default();
+        return reference::follow(s, store, start, from);
+    }
     let Start {
         state,
         tls,
         device_id,
-    } = match start(s)? {
-        Ok(start) => start,
-        Err(done) => return Ok(done),
-    };
+    } = start;
     let mut person = Person::find();
 
     let (source, lease_dns) = discover::source(s, &mut person)?;
@@ -94,50 +102,135 @@ pub(crate) fn run(s: &Settings) -> Result<Outcome> {
         ServerSource::Explicit(_) => Via::Server,
         ServerSource::Srv { .. } => Via::Dns,
     };
-    let found = (via, source.domain());
-    provision(s, &state, &http, &fetched, found, device_id.as_deref())
+    let found = Found {
+        via,
+        domain: source.domain().map(str::to_string),
+        chain: None,
+    };
+    provision(
+        s,
+        store,
+        &state,
+        &http,
+        &fetched,
+        found,
+        device_id.as_deref(),
+    )
+}
+
+/// How the bundle was found, for the receipt.
+pub(crate) struct Found {
+    pub(crate) via: Via,
+    pub(crate) domain: Option<String>,
+    pub(crate) chain: Option<Chain>,
+}
+
+/// The bundle's `properties` into the stored provider, checked as a whole
+/// first; the settings of the dictionary they make.
+pub(crate) fn take_properties(
+    s: &Settings,
+    store: &mut Store,
+    fetched: &Fetched,
+) -> Result<Settings> {
+    let properties = &fetched.bundle.properties;
+    if properties.is_empty() {
+        return Ok(s.clone());
+    }
+    for (name, _) in properties {
+        settings::server_may_set(name).map_err(|why| {
+            Error::new(
+                Step::Bundle,
+                Exit::DataErr,
+                format!(
+                    "the bundle from {} sets the property {name}, which {why}; ask your IT admin to fix it.",
+                    fetched.url
+                ),
+            )
+        })?;
+    }
+    let s = store.change(|stored| {
+        for (name, value) in properties {
+            stored.set(name, value.clone());
+        }
+    })?;
+    say(
+        Step::Bundle,
+        format!(
+            "{} propert(ies) stored: {}",
+            properties.len(),
+            names(properties)
+        ),
+    );
+    Ok(s)
+}
+
+fn names(properties: &[(String, settings::Value)]) -> String {
+    let names: Vec<&str> = properties.iter().map(|(n, _)| n.as_str()).collect();
+    names.join(", ")
 }
 
 /// Steps 7 to 9, from a fetched bundle: whatever found the bundle, the
 /// rest of a run is the same.
 pub(crate) fn provision(
     s: &Settings,
+    store: &mut Store,
     state: &State,
     http: &Http,
     fetched: &Fetched,
-    (via, domain): (Via, Option<&str>),
+    found: Found,
     device_id: Option<&str>,
 ) -> Result<Outcome> {
+    let s = &take_properties(s, store, fetched)?;
+    // props.txt counts as loaded once a run got this far with it: an
+    // earlier failure leaves it to the next run.
+    store.keep_file()?;
     let bundle = &fetched.bundle;
-    let Some(configurator) = &bundle.configurator else {
-        return Err(Error::new(
-            Step::Bundle,
-            Exit::DataErr,
-            format!(
-                "the bundle from {} names no configurator; ask your IT admin to add one.",
-                fetched.url
-            ),
-        ));
+    state.prepare()?;
+    let installed = match &bundle.configurator {
+        Some(configurator) => {
+            let pkg = configurator
+                .package_for(std::env::consts::ARCH)
+                .map_err(|why| {
+                    Error::new(
+                        Step::Bundle,
+                        Exit::DataErr,
+                        format!(
+                            "the bundle from {}: {why}; ask your IT admin to add one.",
+                            fetched.url
+                        ),
+                    )
+                })?;
+            say(
+                Step::Bundle,
+                configurator.describe(bundle.holder.as_deref(), pkg),
+            );
+            let name = &configurator.name;
+            Some(install::package(pkg, name, fetched, http, &s.root, state)?)
+        }
+        None => None,
     };
-    let pkg = configurator
-        .package_for(std::env::consts::ARCH)
-        .map_err(|why| {
-            Error::new(
+    // provisioning.start.bundle wins over the bundle's command; without a
+    // configurator in the bundle it names one already on the device.
+    let command = match (&s.start_command, &bundle.configurator) {
+        (Some(command), _) => {
+            say(
+                Step::Handoff,
+                format!("provisioning.start.bundle from {}", from(store)),
+            );
+            command.clone()
+        }
+        (None, Some(c)) => c.command.clone(),
+        (None, None) => {
+            return Err(Error::new(
                 Step::Bundle,
                 Exit::DataErr,
                 format!(
-                    "the bundle from {}: {why}; ask your IT admin to add one.",
+                    "the bundle from {} names no configurator; ask your IT admin to add one.",
                     fetched.url
                 ),
-            )
-        })?;
-    say(
-        Step::Bundle,
-        configurator.describe(bundle.holder.as_deref(), pkg),
-    );
-
-    state.prepare()?;
-    let installed = install::package(pkg, &configurator.name, fetched, http, &s.root, state)?;
+            ));
+        }
+    };
     // After the package, so a failed install leaves an earlier run's in place.
     let certs = bundle.certificates.iter();
     state.store(
@@ -152,26 +245,38 @@ pub(crate) fn provision(
             state.dir.display()
         ),
     );
-
-    let handoff = Handoff::new(
+    let mut handoff = Handoff::new(
         bundle,
-        &configurator.command,
+        &command,
         &fetched.server.url,
         &s.root,
         state,
         device_id,
     );
+    if let Some(config) = &s.agent_config {
+        state.write_agent_config(config)?;
+        handoff = handoff.with_agent_config(state.agent_config());
+    }
     let receipt = Receipt::new(
-        via,
-        domain.map(str::to_string),
+        found.via,
+        found.domain,
         fetched.server.url.clone(),
         fetched.url.clone(),
         installed,
-        configurator.command.words(),
+        command.words(),
+        found.chain,
     );
     // Written last: from here on the device counts as provisioned.
     state.write_receipt(&receipt)?;
+    store.record(0, &format!("provisioned from {}", fetched.url));
     handoff.start(s.no_exec).map(Outcome::Installed)
+}
+
+/// Where provisioning.start.bundle came from, for the step line.
+fn from(store: &Store) -> String {
+    store
+        .provider_of(Key::StartBundle)
+        .unwrap_or_else(|| "the dictionary".to_string())
 }
 
 pub(crate) fn expired() -> i32 {

@@ -20,21 +20,31 @@ pub(crate) fn show(s: &Settings, json: bool) -> Result<()> {
         println!("{}", receipt.to_json());
         return Ok(());
     }
-    let p = &receipt.package;
     println!("provisioned  {}", receipt.time);
     if let Some(v) = receipt.via {
         println!("via          {}", v.name());
+    }
+    if let Some(chain) = &receipt.chain {
+        println!("reference    from {}", chain.from);
+        for (i, hop) in chain.hops.iter().enumerate() {
+            println!("hop {:<8} {hop}", i + 1);
+        }
     }
     if let Some(d) = &receipt.domain {
         println!("domain       {d}");
     }
     println!("server       {}", receipt.server);
     println!("bundle       {}", receipt.bundle_url);
-    let kind = p.package.package_type().name();
-    println!("package      {} ({kind} for {})", p.name, p.arch);
-    println!("from         {}", p.package.source());
-    if let Some(v) = p.package.verified() {
-        println!("sha256       {} ({} bytes)", v.sha256, v.size);
+    match &receipt.package {
+        Some(p) => {
+            let kind = p.package.package_type().name();
+            println!("package      {} ({kind} for {})", p.name, p.arch);
+            println!("from         {}", p.package.source());
+            if let Some(v) = p.package.verified() {
+                println!("sha256       {} ({} bytes)", v.sha256, v.size);
+            }
+        }
+        None => println!("package      none: the configurator was on the device already"),
     }
     println!("command      {}", receipt.command.join(" "));
     println!("state        {}", state.dir.display());

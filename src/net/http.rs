@@ -28,6 +28,9 @@ const MAX_REDIRECTS: u32 = 5;
 pub(crate) struct Http {
     agent: Agent,
     identity: Vec<(&'static str, String)>,
+    /// prm.insecure.http: plain-http URLs are requested too, each with a
+    /// warning, and never with credentials.
+    plain_http: bool,
 }
 
 /// Why a request got no usable response.
@@ -160,9 +163,31 @@ impl Http {
         io_timeout: Duration,
         device_id: Option<&str>,
     ) -> Http {
+        Http::build(tls, dns, io_timeout, device_id, false)
+    }
+
+    /// An [`Http`] that also requests plain-http URLs, for an http
+    /// provisioning.reference with prm.insecure.http: every such request
+    /// is warned about, and credentials never go over one.
+    pub(crate) fn allowing_plain_http(
+        tls: TlsConfig,
+        dns: Dns,
+        io_timeout: Duration,
+        device_id: Option<&str>,
+    ) -> Http {
+        Http::build(tls, dns, io_timeout, device_id, true)
+    }
+
+    fn build(
+        tls: TlsConfig,
+        dns: Dns,
+        io_timeout: Duration,
+        device_id: Option<&str>,
+        plain_http: bool,
+    ) -> Http {
         let config = Config::builder()
             .tls_config(tls)
-            .https_only(true)
+            .https_only(!plain_http)
             .max_redirects(0)
             .http_status_as_error(false)
             .user_agent(format!("preconf/{}", env!("CARGO_PKG_VERSION")))
@@ -187,7 +212,26 @@ impl Http {
         if let Some(id) = device_id {
             identity.push(("X-Preconf-Device-Id", id.to_string()));
         }
-        Http { agent, identity }
+        Http {
+            agent,
+            identity,
+            plain_http,
+        }
+    }
+
+    /// The URL check of this client: [`check_url`], or with plain http
+    /// allowed, that check for https URLs and a warning for http ones.
+    fn allowed(&self, url: &Url) -> Result<(), String> {
+        if self.plain_http && url.scheme() == "http" {
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err("must not carry a login or password".into());
+            }
+            eprintln!(
+                "preconf: warning: requesting {url} over plain http (prm.insecure.http=true): anyone on the way can read and change it."
+            );
+            return Ok(());
+        }
+        check_url(url)
     }
 
     /// GETs `url`, following same-scheme https redirects. The credentials
@@ -195,13 +239,14 @@ impl Http {
     pub(crate) fn get(&self, url: &Url, auth: Option<&Auth>) -> Result<Got, HttpFailure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            check_url(&url)
+            self.allowed(&url)
                 .map_err(|why| HttpFailure::Refused(format!("refusing {url}: it {why}")))?;
             let mut req = self.agent.get(url.as_str());
             for (k, v) in &self.identity {
                 req = req.header(*k, v);
             }
-            let auth = auth.filter(|a| a.covers(&url));
+            // Never a login or token over plain http.
+            let auth = auth.filter(|a| a.covers(&url) && url.scheme() == "https");
             if let Some(a) = auth {
                 req = req.header("Authorization", &a.header);
             }
@@ -217,7 +262,7 @@ impl Http {
             })?;
             let code = resp.status().as_u16();
             if (300..400).contains(&code) && code != 304 {
-                url = redirect(&url, code, &resp)?;
+                url = redirect(&url, code, &resp, self.plain_http)?;
                 continue;
             }
             if !(200..300).contains(&code) {
@@ -236,7 +281,12 @@ impl Http {
 }
 
 /// Where a redirect leads, if this tool may follow it.
-fn redirect(url: &Url, code: u16, resp: &Response<Body>) -> Result<Url, HttpFailure> {
+fn redirect(
+    url: &Url,
+    code: u16,
+    resp: &Response<Body>,
+    plain_http: bool,
+) -> Result<Url, HttpFailure> {
     let location = resp
         .headers()
         .get("location")
@@ -249,6 +299,10 @@ fn redirect(url: &Url, code: u16, resp: &Response<Body>) -> Result<Url, HttpFail
             "{url} redirected to '{location}', which is not a usable URL ({e})"
         ))
     })?;
+    // Plain http may lead on to plain http, never an https URL down to it.
+    if plain_http && url.scheme() == "http" && next.scheme() == "http" {
+        return Ok(next);
+    }
     if next.scheme() != "https" {
         return Err(HttpFailure::Refused(format!(
             "{url} redirected to plain-http {next}; refusing"

@@ -23,6 +23,8 @@ pub(crate) struct Trust {
     /// CA certificates built into the binary (DER).
     pub(crate) embedded: &'static [&'static [u8]],
     pub(crate) cas: Vec<PathBuf>,
+    /// `provisioning.rootx509`: PEM certificates, or one DER certificate.
+    pub(crate) extra: Option<Vec<u8>>,
     pub(crate) system_roots: bool,
     /// Device certificate and key, for mutual TLS.
     pub(crate) client: Option<(PathBuf, PathBuf)>,
@@ -77,6 +79,11 @@ pub(crate) fn configure(trust: &Trust) -> Result<Tls> {
     for path in &trust.cas {
         let found = certificates(&read(path, "--ca")?, path)?;
         from.push(format!("{} from {}", found.len(), path.display()));
+        roots.extend(found);
+    }
+    if let Some(bytes) = &trust.extra {
+        let found = rootx509(bytes)?;
+        from.push(format!("{} from provisioning.rootx509", found.len()));
         roots.extend(found);
     }
     if trust.system_roots {
@@ -141,6 +148,25 @@ fn certificates(pem: &[u8], path: &Path) -> Result<Vec<Certificate<'static>>> {
         return Err(bad_pem(path, "it holds no CERTIFICATE block"));
     }
     Ok(out)
+}
+
+/// The certificates of `provisioning.rootx509`: PEM when it looks like
+/// PEM, else one DER certificate (the OSGi key holds bytes, and either is
+/// what a server or a vendor would put there).
+fn rootx509(bytes: &[u8]) -> Result<Vec<Certificate<'static>>> {
+    let name = Path::new("provisioning.rootx509");
+    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return certificates(bytes, name);
+    }
+    // A DER certificate is a SEQUENCE; rustls checks the rest when used.
+    if bytes.first() != Some(&0x30) || bytes.len() < 64 {
+        return Err(Error::new(
+            Step::Settings,
+            Exit::Config,
+            "provisioning.rootx509 is neither PEM nor a DER certificate; check the value (preconf props shows where it comes from).",
+        ));
+    }
+    Ok(vec![Certificate::from_der(bytes).to_owned()])
 }
 
 fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert> {

@@ -1,14 +1,17 @@
-//! Where settings come from, and what they are.
+//! Where settings come from, and what they are: the provisioning
+//! dictionary.
 //!
-//! Every setting is a [`Key`] defined once in `keys.rs`. Providers each
-//! give a [`Layer`] of key/value entries; the highest-ranked provider that
-//! has a key decides its value, a repeatable key's whole list included
-//! ([`Provider::rank`] holds the ranks). The run only ever sees the typed
+//! Every key preconf uses is a [`Key`] defined once in `keys.rs`; other
+//! dotted keys (`prm.name`, a company's own) are carried as data. Providers
+//! each give a [`Layer`] of entries (`providers.rs` reads them); the
+//! highest-ranked provider that has a key decides its value, a repeatable
+//! key's whole list included ([`Provider::rank`] holds the ranks, and
+//! [`Provider::may_set`] who may set what). The run only ever sees the typed
 //! [`Settings`] built from the merged [`Dictionary`], so a new provider
-//! (the environment, a stored dictionary, a network push) never touches the
-//! steps.
+//! never touches the steps.
 
 mod factory;
+mod providers;
 pub(crate) mod text;
 
 use std::collections::BTreeMap;
@@ -19,11 +22,14 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::bundle::Launch;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::http::check_url;
 use crate::net::tls::Trust;
+use crate::state::files::InRoot;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
-pub(crate) use text::Kind;
+pub(crate) use providers::{Loaded, Store, load};
+pub(crate) use text::{Kind, Name};
 
 const GROUP_DOMAIN: &str = "Where the domain comes from";
 const GROUP_DISCOVER: &str = "Finding the configuration server";
@@ -31,11 +37,14 @@ const GROUP_LOGIN: &str = "Logging in";
 const GROUP_TLS: &str = "Trust (TLS)";
 const GROUP_INSTALL: &str = "Installing and handing over";
 const GROUP_LIMITS: &str = "Limits";
+const GROUP_DICT: &str = "The provisioning dictionary (set with --set KEY=VALUE)";
+const GROUP_PROVIDERS: &str =
+    "Which providers are read (--set, settings files or factory defaults only)";
 
 /// Expands the key table (`keys.rs`) into [`Key`] and its setters.
 macro_rules! keys {
-    ($( $id:ident $name:literal $kind:ident $(($meta:literal))? $group:ident $help:literal
-        |$s:ident, $v:ident| $set:expr; )*) => {
+    ($( $id:ident $name:literal $([$flag:literal])? $kind:ident $(($meta:literal))?
+        $scope:ident $group:ident $help:literal |$s:ident, $v:ident| $set:expr; )*) => {
         /// A setting, as code names it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         pub(crate) enum Key { $($id),* }
@@ -44,12 +53,22 @@ macro_rules! keys {
             /// Every key, in the order `--help` shows them.
             pub(crate) const ALL: &[Key] = &[$(Key::$id),*];
 
+            /// Its name in the dictionary, settings files and messages.
             pub(crate) fn name(self) -> &'static str {
                 match self { $(Key::$id => $name),* }
             }
 
+            /// Its long option: `--flag`, or only `--set name=…` if None.
+            pub(crate) fn flag(self) -> Option<&'static str> {
+                match self { $(Key::$id => flag!($name $(, $flag)?)),* }
+            }
+
             pub(crate) fn kind(self) -> Kind {
                 match self { $(Key::$id => Kind::$kind $(($meta))?),* }
+            }
+
+            pub(crate) fn scope(self) -> Scope {
+                match self { $(Key::$id => Scope::$scope),* }
             }
 
             pub(crate) fn group(self) -> &'static str {
@@ -60,8 +79,12 @@ macro_rules! keys {
                 match self { $(Key::$id => $help),* }
             }
 
+            /// By name or by flag (`device-id` is `provisioning.spid`).
             pub(crate) fn from_name(name: &str) -> Option<Key> {
-                match name { $($name => Some(Key::$id),)* _ => None }
+                match name {
+                    $($name $(| $flag)? => Some(Key::$id),)*
+                    _ => None,
+                }
             }
 
             /// Puts one value into `settings`; the error says what is wrong with it.
@@ -78,15 +101,63 @@ macro_rules! keys {
     };
 }
 
+/// A key's flag: the one named, else its name when that has no dot (a
+/// dotted key is set with `--set`).
+macro_rules! flag {
+    ($name:literal, $flag:literal) => {
+        Some($flag)
+    };
+    ($name:literal) => {
+        if $name.contains('.') {
+            None
+        } else {
+            Some($name)
+        }
+    };
+}
+
 include!("keys.rs");
+
+/// Which providers may set a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `root`: the settings files are found below it, so only the command
+    /// line and the factory defaults.
+    Root,
+    /// Keys that decide where the other providers are read from: the
+    /// command line, settings files, the factory defaults.
+    Boot,
+    /// Any provider on the device, but not a server.
+    Device,
+    /// Any provider, a server's bundle `properties` included.
+    Server,
+    /// Kept by the storage; no provider sets it.
+    Kept,
+}
+
+impl Scope {
+    /// Why a provider may not set a key of this scope.
+    fn refusal(self) -> &'static str {
+        match self {
+            Scope::Root => {
+                "can only be given on the command line or built into the factory defaults, since the settings files are found below it"
+            }
+            Scope::Boot => {
+                "decides where the other providers are read from, so only the command line, ROOT/etc/preconf/*.conf or the factory defaults may set it"
+            }
+            Scope::Device => "is the device's own setting, which a server may not change",
+            Scope::Server => "may not be set here",
+            Scope::Kept => "is kept by preconf and cannot be set",
+        }
+    }
+}
 
 /// A value as a provider gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
     Text(String),
-    /// Raw bytes, for providers that carry files (certificates, agent
-    /// configuration), such as a bundle's `@base64` properties; no key of
-    /// the run takes bytes yet.
+    /// Raw bytes: `[BINARY]` lines of props.txt, `props set KEY@FILE`,
+    /// a bundle's `…@base64` properties.
     Bytes(Vec<u8>),
 }
 
@@ -97,23 +168,60 @@ impl Value {
             Value::Bytes(_) => Err("must be text, not bytes".into()),
         }
     }
-}
 
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Either kind, as bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Value::Text(t) => write!(f, "'{t}'"),
-            Value::Bytes(b) => write!(f, "({} bytes)", b.len()),
+            Value::Text(t) => t.as_bytes(),
+            Value::Bytes(b) => b,
         }
     }
+
+    /// How `props` and messages show it: secrets masked, bytes by size.
+    pub(crate) fn shown(&self, name: &str) -> String {
+        match self {
+            _ if is_secret(name) => "********".to_string(),
+            Value::Text(t) => t.clone(),
+            Value::Bytes(b) => format!("({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Whether a key's value is a secret, masked wherever it is shown: the
+/// agent's configuration (it may hold credentials), `*.secret` and any
+/// password.
+pub(crate) fn is_secret(name: &str) -> bool {
+    name == Key::AgentConfig.name()
+        || name.ends_with(".secret")
+        || name.contains("password")
+        || name.contains("passwd")
 }
 
 /// Who gave a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Provider {
+    /// Flags and `--set`.
     CommandLine,
-    /// `ROOT/etc/preconf/*.conf`; `order` is its place in name order.
+    /// `PROVISIONING_SPID`-style variables.
+    Environment,
+    /// The storage in the state directory: `props set`, a bundle's
+    /// `properties`.
+    Stored {
+        path: PathBuf,
+    },
+    /// `props.txt` on removable media; `order` is its place among them.
+    Media {
+        path: PathBuf,
+        order: usize,
+    },
+    /// `ROOT/etc/preconf/props.txt`; `loaded` when it is the copy the
+    /// storage kept (prm.file.load.once).
     File {
+        path: PathBuf,
+        loaded: Option<String>,
+    },
+    /// `ROOT/etc/preconf/*.conf`; `order` is its place in name order.
+    Settings {
         path: PathBuf,
         order: usize,
     },
@@ -125,14 +233,54 @@ impl Provider {
     pub(crate) fn rank(&self) -> i32 {
         match self {
             Provider::CommandLine => 1000,
-            // A later file wins over an earlier one.
-            Provider::File { order, .. } => 500 + *order as i32,
+            Provider::Environment => 900,
+            Provider::Stored { .. } => 800,
+            // A later medium wins over an earlier one, as files do.
+            Provider::Media { order, .. } => 700 + (*order).min(99) as i32,
+            Provider::File { .. } => 600,
+            Provider::Settings { order, .. } => 500 + (*order).min(99) as i32,
             Provider::Factory => 0,
         }
     }
 
-    /// A bad value typed on the command line is a usage error; one in a
-    /// file or built in is a configuration error.
+    /// Its name in `props`: one word per kind of provider.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Provider::CommandLine => "command-line",
+            Provider::Environment => "environment",
+            Provider::Stored { .. } => "stored",
+            Provider::Media { .. } => "media",
+            Provider::File { .. } => "file",
+            Provider::Settings { .. } => "settings",
+            Provider::Factory => "factory",
+        }
+    }
+
+    /// The file it read, where it read one.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Provider::Stored { path }
+            | Provider::Media { path, .. }
+            | Provider::File { path, .. }
+            | Provider::Settings { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn may_set(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Root => matches!(self, Provider::CommandLine | Provider::Factory),
+            Scope::Boot => matches!(
+                self,
+                Provider::CommandLine | Provider::Settings { .. } | Provider::Factory
+            ),
+            Scope::Device | Scope::Server => true,
+            Scope::Kept => false,
+        }
+    }
+
+    /// A bad value typed on the command line is a usage error; one
+    /// anywhere else is a configuration error.
     fn exit(&self) -> Exit {
         match self {
             Provider::CommandLine => Exit::Usage,
@@ -145,28 +293,34 @@ impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Provider::CommandLine => f.write_str("the command line"),
-            Provider::File { path, .. } => write!(f, "{}", path.display()),
+            Provider::Environment => f.write_str("the environment"),
             Provider::Factory => f.write_str("the factory defaults"),
+            Provider::File {
+                path,
+                loaded: Some(time),
+            } => write!(f, "{} (as loaded on {time})", path.display()),
+            p => write!(f, "{}", p.path().unwrap_or(Path::new("")).display()),
         }
     }
 }
 
-/// One value of a layer, with the line it came from where it has one.
+/// One value of a layer, with where in its provider it came from: a line,
+/// or an environment variable.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub(crate) key: Key,
+    pub(crate) name: Name,
     pub(crate) value: Value,
-    pub(crate) line: Option<usize>,
+    pub(crate) at: Option<String>,
 }
 
 impl Entry {
-    /// A text value, as the command line and `key=value` files give them.
-    pub(crate) fn text(key: Key, value: String, line: Option<usize>) -> Entry {
-        Entry {
-            key,
-            value: Value::Text(value),
-            line,
-        }
+    pub(crate) fn new(name: Name, value: Value, at: Option<String>) -> Entry {
+        Entry { name, value, at }
+    }
+
+    /// A text value of a known key, as flags give them.
+    pub(crate) fn text(key: Key, value: String) -> Entry {
+        Entry::new(Name::Known(key), Value::Text(value), None)
     }
 }
 
@@ -177,10 +331,40 @@ pub(crate) struct Layer {
     pub(crate) entries: Vec<Entry>,
 }
 
+impl Layer {
+    /// Refuses a key this provider may not set, naming where it is.
+    fn admit(&self) -> Result<()> {
+        for e in &self.entries {
+            if let Name::Known(key) = e.name {
+                if !self.provider.may_set(key.scope()) {
+                    return Err(self.bad(e, key.scope().refusal()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for entry `e`: its key, value, provider and line.
+    fn bad(&self, e: &Entry, why: &str) -> Error {
+        let p = &self.provider;
+        let at = e.at.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
+        let name = e.name.as_str();
+        let value = match &e.value {
+            Value::Text(_) if !is_secret(name) => format!(" '{}'", e.value.shown(name)),
+            _ => String::new(),
+        };
+        Error::new(
+            Step::Settings,
+            p.exit(),
+            format!("{name}{value} from {p}{at} {why}."),
+        )
+    }
+}
+
 /// The merged view: for each key, the provider that decides it and its values.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Dictionary {
-    winners: BTreeMap<Key, (Provider, Vec<Entry>)>,
+    winners: BTreeMap<Name, (Provider, Vec<Entry>)>,
 }
 
 impl Dictionary {
@@ -188,12 +372,12 @@ impl Dictionary {
         layers.sort_by_key(|l| l.provider.rank());
         let mut dict = Dictionary::default();
         for layer in layers {
-            let mut mine: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+            let mut mine: BTreeMap<Name, Vec<Entry>> = BTreeMap::new();
             for e in layer.entries {
-                mine.entry(e.key).or_default().push(e);
+                mine.entry(e.name.clone()).or_default().push(e);
             }
-            for (key, entries) in mine {
-                dict.winners.insert(key, (layer.provider.clone(), entries));
+            for (name, entries) in mine {
+                dict.winners.insert(name, (layer.provider.clone(), entries));
             }
         }
         dict
@@ -202,25 +386,42 @@ impl Dictionary {
     /// Puts the winning values of `key` into `s`; the error names the
     /// value, its provider and line.
     fn apply(&self, key: Key, s: &mut Settings) -> Result<()> {
-        let Some((provider, entries)) = self.winners.get(&key) else {
+        let Some((provider, entries)) = self.winners.get(&Name::Known(key)) else {
             return Ok(());
         };
         for e in entries {
             key.set(s, &e.value).map_err(|why| {
-                let line = e.line.map(|n| format!(" line {n}")).unwrap_or_default();
-                Error::new(
-                    Step::Settings,
-                    provider.exit(),
-                    format!("{} {} from {provider}{line} {why}.", key.name(), e.value),
-                )
+                let layer = Layer {
+                    provider: provider.clone(),
+                    entries: Vec::new(),
+                };
+                layer.bad(e, &why)
             })?;
         }
         Ok(())
     }
 
-    fn provider(&self, key: Key) -> Option<&Provider> {
-        self.winners.get(&key).map(|(p, _)| p)
+    pub(crate) fn provider(&self, key: Key) -> Option<&Provider> {
+        self.winners.get(&Name::Known(key)).map(|(p, _)| p)
     }
+
+    /// Every key with its provider and values, in name order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &Provider, &[Entry])> {
+        self.winners
+            .iter()
+            .map(|(name, (p, entries))| (name, p, entries.as_slice()))
+    }
+}
+
+/// Which providers a run reads, from the `prm.*` keys of [`Scope::Boot`].
+#[derive(Debug, Clone)]
+pub(crate) struct Providers {
+    pub(crate) file: bool,
+    pub(crate) file_once: bool,
+    /// Below the root; `*` matches one name.
+    pub(crate) media: Vec<String>,
+    pub(crate) env: bool,
+    pub(crate) push: Option<String>,
 }
 
 /// Everything a run needs to know, typed and checked.
@@ -247,6 +448,17 @@ pub(crate) struct Settings {
     pub(crate) no_exec: bool,
     pub(crate) timeout: Duration,
     pub(crate) io_timeout: Duration,
+    /// `provisioning.reference`: where to provision from instead of DNS.
+    pub(crate) reference: Option<Url>,
+    pub(crate) agent_config: Option<Vec<u8>>,
+    /// `provisioning.start.bundle`: the configurator's command.
+    pub(crate) start_command: Option<Launch>,
+    /// `provisioning.rootx509`: more CAs, PEM or DER.
+    pub(crate) root_x509: Option<Vec<u8>>,
+    pub(crate) reprovision: bool,
+    pub(crate) insecure_http: bool,
+    pub(crate) max_hops: usize,
+    pub(crate) providers: Providers,
 }
 
 pub(crate) const DEFAULT_SERVICE: &str = "_maemo_autoconf._tcp";
@@ -274,6 +486,20 @@ impl Default for Settings {
             no_exec: false,
             timeout: Duration::from_secs(600),
             io_timeout: Duration::from_secs(15),
+            reference: None,
+            agent_config: None,
+            start_command: None,
+            root_x509: None,
+            reprovision: false,
+            insecure_http: false,
+            max_hops: 4,
+            providers: Providers {
+                file: true,
+                file_once: true,
+                media: Vec::new(),
+                env: true,
+                push: None,
+            },
         }
     }
 }
@@ -281,24 +507,34 @@ impl Default for Settings {
 impl Settings {
     pub(crate) fn from_dictionary(d: &Dictionary) -> Result<Settings> {
         let mut s = Settings::default();
-        for &key in d.winners.keys() {
-            d.apply(key, &mut s)?;
+        for name in d.winners.keys() {
+            if let Name::Known(key) = name {
+                d.apply(*key, &mut s)?;
+            }
         }
+        let refused = |key: Key, why: &str| {
+            let exit = d.provider(key).map_or(Exit::Usage, Provider::exit);
+            Error::new(Step::Settings, exit, why.to_string())
+        };
         if s.client_cert.is_some() != s.client_key.is_some() {
-            let given = d
-                .provider(Key::ClientCertPem)
-                .or(d.provider(Key::ClientKeyPem));
-            return Err(Error::new(
-                Step::Settings,
-                given.map_or(Exit::Usage, Provider::exit),
+            return Err(refused(
+                Key::ClientCertPem,
                 "--client-cert and --client-key go together; give both or neither.",
             ));
         }
+        if let Some(r) = &s.reference {
+            if r.scheme() == "http" && !s.insecure_http {
+                let from = d.provider(Key::Reference).map(ToString::to_string);
+                return Err(refused(
+                    Key::Reference,
+                    &format!(
+                        "provisioning.reference {r} from {} is plain http, which anyone on the way can read and change; use https, or set prm.insecure.http=true if you must.",
+                        from.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         Ok(s)
-    }
-
-    fn from_layers(layers: Vec<Layer>) -> Result<Settings> {
-        Settings::from_dictionary(&Dictionary::merge(layers))
     }
 
     pub(crate) fn state_dir(&self) -> PathBuf {
@@ -307,71 +543,38 @@ impl Settings {
             .unwrap_or_else(|| self.root.join("var/lib/preconf"))
     }
 
-    /// Whom the run trusts: the CAs built in, the named ones, perhaps the
-    /// system's, and the device's own certificate.
+    /// Whom the run trusts: the CAs built in, the named ones, those of
+    /// the dictionary, perhaps the system's, and the device's own
+    /// certificate.
     pub(crate) fn trust(&self) -> Trust {
         Trust {
             embedded: factory::CAS,
             cas: self.cas.clone(),
+            extra: self.root_x509.clone(),
             system_roots: self.system_roots,
             client: self.client_cert.clone().zip(self.client_key.clone()),
         }
     }
 }
 
+/// Whether a server's bundle may hand the device `name` in its
+/// `properties`: the OSGi keys and keys preconf does not use, never the
+/// device's own settings (its trust anchors on disk, where it installs,
+/// whether it may use plain http).
+pub(crate) fn server_may_set(name: &str) -> Result<(), String> {
+    match Name::parse(name)? {
+        Name::Known(key) if key.scope() != Scope::Server => Err(key.scope().refusal().to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// A provisioning.reference as the dictionary would take it.
+pub(crate) fn reference_value(v: &Value) -> Result<Url, String> {
+    reference(v)
+}
+
 /// Where settings files live, below the root.
 pub(crate) const FILES_DIR: &str = "etc/preconf";
-
-/// Merges the factory defaults, the settings files below the root and the
-/// command line into the settings of this run. Reads nothing but the files.
-pub(crate) fn load(command_line: Layer) -> Result<Settings> {
-    let factory = factory::layer();
-    // The root decides where the files are, so it is looked up without
-    // them, and alone: everything else is checked once, below.
-    let early = Dictionary::merge(vec![factory.clone(), command_line.clone()]);
-    let mut root = Settings::default();
-    early.apply(Key::Root, &mut root)?;
-    let root = root.root;
-    let mut layers = file_layers(&root.join(FILES_DIR))?;
-    layers.extend([factory, command_line]);
-    Settings::from_layers(layers)
-}
-
-/// One layer per `*.conf` file in `dir`; none when the directory is absent.
-fn file_layers(dir: &Path) -> Result<Vec<Layer>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .enumerate()
-        .map(|(order, path)| {
-            let bad = |why: String| {
-                Error::new(
-                    Step::Settings,
-                    Exit::Config,
-                    format!("{}: {why}; fix the file.", path.display()),
-                )
-            };
-            let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-            let entries = text::parse_properties(&text)
-                .map_err(bad)?
-                .into_iter()
-                .map(|l| Entry::text(l.key, l.value, Some(l.number)))
-                .collect();
-            Ok(Layer {
-                provider: Provider::File { path, order },
-                entries,
-            })
-        })
-        .collect()
-}
 
 // The setters' parsers, one per type of value.
 
@@ -431,6 +634,62 @@ fn seconds(v: &Value) -> Result<Duration, String> {
     }
 }
 
+/// https, file or http (which `from_dictionary` allows only with
+/// prm.insecure.http); never a login in the URL.
+fn reference(v: &Value) -> Result<Url, String> {
+    let url = Url::parse(v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => check_url(&url)?,
+        "file" if url.to_file_path().is_ok() => {}
+        "file" => return Err("is not a file:// URL of a local path".into()),
+        "http" if url.username().is_empty() && url.password().is_none() => {}
+        "http" => return Err("must not carry a login or password".into()),
+        other => {
+            return Err(format!(
+                "has the scheme {other}, and preconf provisions only from https://, file:// or (with prm.insecure.http) http://"
+            ));
+        }
+    }
+    Ok(url)
+}
+
+/// A command line: an absolute program below the root, then its
+/// arguments, split at spaces (no quoting: a configurator's path has none).
+fn command(v: &Value) -> Result<Launch, String> {
+    let mut words = v.text()?.split_ascii_whitespace();
+    let program = words
+        .next()
+        .and_then(InRoot::parse)
+        .ok_or("must start with an absolute program path without '..'")?;
+    Ok(Launch {
+        program,
+        args: words.map(str::to_string).collect(),
+    })
+}
+
+fn count(v: &Value) -> Result<u64, String> {
+    v.text()?
+        .parse()
+        .map_err(|_| "is not a whole number".to_string())
+}
+
+fn hops(v: &Value) -> Result<usize, String> {
+    match count(v)? {
+        n @ 1..=32 => Ok(n as usize),
+        _ => Err("must be from 1 to 32".into()),
+    }
+}
+
+/// An absolute directory pattern, taken below the root; `*` may stand for
+/// a whole name or part of one, never for `/` or `..`.
+fn media_dir(v: &Value) -> Result<String, String> {
+    let d = v.text()?;
+    if InRoot::parse(d).is_none() {
+        return Err("is not an absolute directory without '..'".into());
+    }
+    Ok(d.to_string())
+}
+
 /// `IP`, `IP:PORT`, `[IPv6]:PORT`; port 53 when none is given.
 fn parse_nameserver(v: &str) -> Option<SocketAddr> {
     if let Ok(ip) = v.parse::<IpAddr>() {
@@ -448,14 +707,21 @@ mod tests {
             provider,
             entries: pairs
                 .iter()
-                .map(|(key, v)| Entry::text(*key, v.to_string(), None))
+                .map(|(key, v)| Entry::text(*key, v.to_string()))
                 .collect(),
         }
     }
 
+    fn from_layers(layers: Vec<Layer>) -> Result<Settings> {
+        for l in &layers {
+            l.admit()?;
+        }
+        Settings::from_dictionary(&Dictionary::merge(layers))
+    }
+
     #[test]
     fn higher_rank_wins_whole_key() {
-        let s = Settings::from_layers(vec![
+        let s = from_layers(vec![
             layer(Provider::CommandLine, &[(Key::Dns, "127.0.0.1:5353")]),
             layer(
                 Provider::Factory,
@@ -474,21 +740,20 @@ mod tests {
 
     #[test]
     fn bad_value_names_its_source_and_exits_by_it() {
-        let e = Settings::from_layers(vec![layer(Provider::CommandLine, &[(Key::Dns, "nope")])])
-            .unwrap_err();
+        let e = from_layers(vec![layer(Provider::CommandLine, &[(Key::Dns, "nope")])]).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
         assert!(
             e.message.contains("'nope' from the command line"),
             "{}",
             e.message
         );
-        let file = Provider::File {
+        let file = Provider::Settings {
             path: "/etc/preconf/a.conf".into(),
             order: 0,
         };
         let mut l = layer(file, &[(Key::Yes, "yes")]);
-        l.entries[0].line = Some(3);
-        let e = Settings::from_layers(vec![l]).unwrap_err();
+        l.entries[0].at = Some("line 3".into());
+        let e = from_layers(vec![l]).unwrap_err();
         assert_eq!(e.exit, Exit::Config);
         assert!(
             e.message
@@ -510,6 +775,11 @@ mod tests {
                     Key::Server => "https://cfg.example.com/",
                     Key::Timeout | Key::IoTimeout => "5",
                     Key::Domain => "example.com",
+                    Key::Reference => "https://cfg.example.com/prvsetup",
+                    Key::UpdateCount | Key::MaxHops => "3",
+                    Key::StartBundle => "/usr/bin/corp --enroll",
+                    Key::DeviceId | Key::AgentConfig | Key::RshSecret | Key::RootX509 => "x",
+                    Key::EnvPush => "mbs",
                     Key::Service => "_corp._tcp",
                     _ => "/abs/path",
                 },
@@ -538,14 +808,122 @@ mod tests {
         .unwrap();
         assert_eq!(ok.len(), 4);
         assert_eq!(
-            (ok[0].key, ok[0].value.as_str()),
-            (Key::Service, "_corp._tcp")
+            (&ok[0].name, ok[0].value.as_str()),
+            (&Name::Known(Key::Service), "_corp._tcp")
         );
         let err = |t: &str| text::parse_properties(t).err().unwrap();
         assert!(err("servce=x").contains("line 1: unknown key 'servce'"));
         assert!(err("\nyes=maybe").contains("line 2: yes is a switch"));
         assert!(err("just words").contains("not key=value"));
         assert!(err("dns=").contains("no value"));
+    }
+
+    #[test]
+    fn who_may_set_what() {
+        let spid = |p: Provider| layer(p, &[(Key::DeviceId, "D")]).admit();
+        let root = |p: Provider| layer(p, &[(Key::Root, "/r")]).admit();
+        let once = |p: Provider| layer(p, &[(Key::FileLoadOnce, "false")]).admit();
+        let stored = || Provider::Stored { path: "/s".into() };
+        let conf = || Provider::Settings {
+            path: "/etc/preconf/a.conf".into(),
+            order: 0,
+        };
+        for p in [
+            Provider::CommandLine,
+            Provider::Environment,
+            stored(),
+            conf(),
+            Provider::Factory,
+        ] {
+            assert!(spid(p).is_ok());
+        }
+        assert!(root(Provider::CommandLine).is_ok() && root(conf()).is_err());
+        assert!(once(conf()).is_ok());
+        let e = once(Provider::Environment).unwrap_err();
+        assert!(
+            e.message
+                .contains("decides where the other providers are read from"),
+            "{}",
+            e.message
+        );
+        assert!(once(stored()).is_err());
+        let count = layer(Provider::CommandLine, &[(Key::UpdateCount, "5")]).admit();
+        assert!(count.unwrap_err().message.contains("kept by preconf"));
+        assert!(server_may_set("provisioning.spid").is_ok());
+        assert!(server_may_set("prm.name").is_ok());
+        assert!(server_may_set("ca").is_err());
+        assert!(server_may_set("prm.insecure.http").is_err());
+        assert!(server_may_set("provisioning.typo").is_err());
+    }
+
+    #[test]
+    fn names_and_secrets() {
+        assert_eq!(Name::parse("device-id"), Ok(Name::Known(Key::DeviceId)));
+        assert_eq!(Key::DeviceId.name(), "provisioning.spid");
+        assert_eq!(Key::DeviceId.flag(), Some("device-id"));
+        assert_eq!(Key::Reference.flag(), None);
+        assert_eq!(Key::Dns.flag(), Some("dns"));
+        assert_eq!(
+            Name::parse("corp.site"),
+            Ok(Name::Other("corp.site".into()))
+        );
+        assert!(
+            Name::parse("servce")
+                .unwrap_err()
+                .contains("unknown key 'servce'")
+        );
+        assert!(
+            Name::parse("provisioning.refrence")
+                .unwrap_err()
+                .contains("provisioning.reference")
+        );
+        for bad in ["", "A.b", "a..b", ".a", "a.", "1a.b", "a b.c"] {
+            assert!(Name::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_secret("provisioning.rsh.secret") && is_secret("provisioning.agent.config"));
+        assert!(is_secret("corp.wifi.password") && !is_secret("provisioning.spid"));
+        assert_eq!(Value::Text("x".into()).shown("corp.secret"), "********");
+        assert_eq!(
+            Value::Bytes(vec![1, 2]).shown("provisioning.rootx509"),
+            "(2 bytes)"
+        );
+    }
+
+    #[test]
+    fn references_and_commands() {
+        let set = |k: Key, v: &str| {
+            let mut s = Settings::default();
+            k.set(&mut s, &Value::Text(v.into())).map(|()| s)
+        };
+        assert!(set(Key::Reference, "file:///media/usb/bundle.json").is_ok());
+        assert!(
+            set(Key::Reference, "rsh://backend:8443/x")
+                .unwrap_err()
+                .contains("rsh")
+        );
+        assert!(set(Key::Reference, "https://u:p@cfg.example.com/").is_err());
+        let http = layer(
+            Provider::CommandLine,
+            &[(Key::Reference, "http://10.0.0.1/prvsetup")],
+        );
+        let e = from_layers(vec![http.clone()]).unwrap_err();
+        assert!(e.message.contains("prm.insecure.http"), "{}", e.message);
+        let mut allowed = http;
+        allowed
+            .entries
+            .push(Entry::text(Key::InsecureHttp, "true".into()));
+        assert!(from_layers(vec![allowed]).is_ok());
+        let s = set(Key::StartBundle, " /opt/corp/agent  --enroll now").unwrap();
+        assert_eq!(
+            s.start_command.unwrap().words(),
+            ["/opt/corp/agent", "--enroll", "now"]
+        );
+        assert!(set(Key::StartBundle, "agent --enroll").is_err());
+        assert!(set(Key::MaxHops, "0").is_err() && set(Key::MaxHops, "33").is_err());
+        assert!(
+            set(Key::MediaDirs, "/media/*").is_ok()
+                && set(Key::MediaDirs, "/media/../etc").is_err()
+        );
     }
 
     #[test]

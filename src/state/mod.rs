@@ -5,6 +5,8 @@
 //! <state>/bundle.json      the bundle as received (0600: it holds the device password)
 //! <state>/certs/<name>.pem certificates from the bundle (0600)
 //! <state>/receipt.json     written last: its presence means "provisioned"
+//! <state>/storage          the stored dictionary (0600; see `storage`)
+//! <state>/agent.config     provisioning.agent.config, for the configurator (0600)
 //! <state>/staging/         downloads in progress (0700)
 //! ```
 //!
@@ -13,13 +15,14 @@
 
 pub(crate) mod files;
 mod receipt;
+pub(crate) mod storage;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Exit, Result, Step};
-pub(crate) use receipt::{Installed, InstalledPackage, PackageType, Receipt, Verified, Via};
+pub(crate) use receipt::{Chain, Installed, InstalledPackage, PackageType, Receipt, Verified, Via};
 
 /// Receipts are tiny; a huge one is not ours.
 const MAX_RECEIPT: u64 = 64 * 1024;
@@ -39,6 +42,11 @@ impl State {
 
     pub(crate) fn certs(&self) -> PathBuf {
         self.dir.join("certs")
+    }
+
+    /// provisioning.agent.config, for the configurator.
+    pub(crate) fn agent_config(&self) -> PathBuf {
+        self.dir.join("agent.config")
     }
 
     fn receipt_path(&self) -> PathBuf {
@@ -102,6 +110,13 @@ impl State {
             .map_err(|e| cannot_write(&self.bundle(), &e))?;
         self.clean_staging();
         Ok(())
+    }
+
+    /// Writes provisioning.agent.config for the configurator, 0600: it may
+    /// hold credentials.
+    pub(crate) fn write_agent_config(&self, bytes: &[u8]) -> Result<()> {
+        let path = self.agent_config();
+        files::write_atomic(&path, bytes, 0o600).map_err(|e| cannot_write(&path, &e))
     }
 
     /// Replaces the certificate directory as a whole: the new set is written

@@ -22,8 +22,21 @@ pub(crate) struct Receipt {
     pub(crate) server: Url,
     /// Where the bundle finally came from.
     pub(crate) bundle_url: Url,
-    pub(crate) package: Installed,
+    /// None when the configurator was already on the device
+    /// (provisioning.start.bundle and a bundle without one).
+    pub(crate) package: Option<Installed>,
     pub(crate) command: Vec<String>,
+    /// For a run from a provisioning.reference: where it came from and
+    /// every hop.
+    pub(crate) chain: Option<Chain>,
+}
+
+/// The references a run followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Chain {
+    /// The provider of the first reference, as messages name it.
+    pub(crate) from: String,
+    pub(crate) hops: Vec<Url>,
 }
 
 /// How a run found its configuration server.
@@ -35,6 +48,8 @@ pub(crate) enum Via {
     Server,
     /// A link document (`preconf open`).
     Link,
+    /// A provisioning.reference.
+    Reference,
 }
 
 impl Via {
@@ -43,11 +58,12 @@ impl Via {
             Via::Dns => "dns",
             Via::Server => "server",
             Via::Link => "link",
+            Via::Reference => "reference",
         }
     }
 
     fn from_name(name: &str) -> Option<Via> {
-        [Via::Dns, Via::Server, Via::Link]
+        [Via::Dns, Via::Server, Via::Link, Via::Reference]
             .into_iter()
             .find(|v| v.name() == name)
     }
@@ -138,8 +154,9 @@ impl Receipt {
         domain: Option<String>,
         server: Url,
         bundle_url: Url,
-        package: Installed,
+        package: Option<Installed>,
         command: Vec<String>,
+        chain: Option<Chain>,
     ) -> Receipt {
         let now = clock::unix_now();
         Receipt {
@@ -151,12 +168,22 @@ impl Receipt {
             bundle_url,
             package,
             command,
+            chain,
         }
     }
 
     pub(crate) fn to_json(&self) -> String {
-        let p = &self.package;
-        let verified = p.package.verified();
+        let package = self.package.as_ref().map(|p| {
+            let verified = p.package.verified();
+            WireInstalled {
+                name: p.name.clone(),
+                arch: p.arch.clone(),
+                kind: p.package.package_type().name().to_string(),
+                url: p.package.source(),
+                sha256: verified.map(|v| v.sha256.clone()),
+                size: verified.map(|v| v.size),
+            }
+        });
         Wire {
             format: FORMAT,
             time: self.time.clone(),
@@ -165,15 +192,13 @@ impl Receipt {
             domain: self.domain.clone(),
             server: self.server.to_string(),
             bundle_url: self.bundle_url.to_string(),
-            package: WireInstalled {
-                name: p.name.clone(),
-                arch: p.arch.clone(),
-                kind: p.package.package_type().name().to_string(),
-                url: p.package.source(),
-                sha256: verified.map(|v| v.sha256.clone()),
-                size: verified.map(|v| v.size),
-            },
+            package,
             command: self.command.clone(),
+            reference_from: self.chain.as_ref().map(|c| c.from.clone()),
+            hops: self
+                .chain
+                .as_ref()
+                .map(|c| c.hops.iter().map(Url::to_string).collect()),
         }
         .serialize_json()
     }
@@ -185,36 +210,20 @@ impl Receipt {
         if w.format != FORMAT {
             return Err(format!("it is format {}, not {FORMAT}", w.format));
         }
-        let url = |field: &str, v: &str| {
-            Url::parse(v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
-        };
-        let p = w.package;
-        let kind = PackageType::from_name(&p.kind)
-            .ok_or_else(|| format!("its package type '{}' is unknown", p.kind))?;
-        let verified = || -> Result<Verified, String> {
-            match (p.sha256.clone(), p.size) {
-                (Some(sha256), Some(size)) => Ok(Verified {
-                    url: url("package url", &p.url)?,
-                    sha256,
-                    size,
-                }),
-                _ => Err(format!("its {} package has no sha256 and size", p.kind)),
-            }
-        };
-        let package = match kind {
-            PackageType::Exec => InstalledPackage::Exec(verified()?),
-            PackageType::Deb => InstalledPackage::Deb(verified()?),
-            PackageType::Apt => InstalledPackage::Apt {
-                name: p
-                    .url
-                    .strip_prefix("apt:")
-                    .ok_or_else(|| format!("its apt package comes from '{}'", p.url))?
-                    .to_string(),
-            },
-        };
+        let package = w.package.map(installed).transpose()?;
         let via = match w.via {
             None => None,
             Some(v) => Some(Via::from_name(&v).ok_or_else(|| format!("its via '{v}' is unknown"))?),
+        };
+        let chain = match (w.reference_from, w.hops) {
+            (Some(from), Some(hops)) => Some(Chain {
+                from,
+                hops: hops
+                    .iter()
+                    .map(|h| url("hops", h))
+                    .collect::<Result<_, _>>()?,
+            }),
+            _ => None,
         };
         Ok(Receipt {
             time: w.time,
@@ -223,14 +232,47 @@ impl Receipt {
             domain: w.domain,
             server: url("server", &w.server)?,
             bundle_url: url("bundle_url", &w.bundle_url)?,
-            package: Installed {
-                name: p.name,
-                arch: p.arch,
-                package,
-            },
+            package,
             command: w.command,
+            chain,
         })
     }
+}
+
+fn url(field: &str, v: &str) -> Result<Url, String> {
+    Url::parse(v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
+}
+
+/// The stored package, typed; the error says what is wrong with it.
+fn installed(p: WireInstalled) -> Result<Installed, String> {
+    let kind = PackageType::from_name(&p.kind)
+        .ok_or_else(|| format!("its package type '{}' is unknown", p.kind))?;
+    let verified = || -> Result<Verified, String> {
+        match (p.sha256.clone(), p.size) {
+            (Some(sha256), Some(size)) => Ok(Verified {
+                url: url("package url", &p.url)?,
+                sha256,
+                size,
+            }),
+            _ => Err(format!("its {} package has no sha256 and size", p.kind)),
+        }
+    };
+    let package = match kind {
+        PackageType::Exec => InstalledPackage::Exec(verified()?),
+        PackageType::Deb => InstalledPackage::Deb(verified()?),
+        PackageType::Apt => InstalledPackage::Apt {
+            name: p
+                .url
+                .strip_prefix("apt:")
+                .ok_or_else(|| format!("its apt package comes from '{}'", p.url))?
+                .to_string(),
+        },
+    };
+    Ok(Installed {
+        name: p.name,
+        arch: p.arch,
+        package,
+    })
 }
 
 // nanoserde's derives expand to code clippy flags, and take no pub(super).
@@ -249,8 +291,10 @@ mod wire {
         pub domain: Option<String>,
         pub server: String,
         pub bundle_url: String,
-        pub package: WireInstalled,
+        pub package: Option<WireInstalled>,
         pub command: Vec<String>,
+        pub reference_from: Option<String>,
+        pub hops: Option<Vec<String>>,
     }
 
     #[derive(DeJson, SerJson)]
@@ -276,7 +320,7 @@ mod tests {
             Some("example.com".into()),
             Url::parse("https://cfg.example.com/b").unwrap(),
             Url::parse("https://cfg2.example.com/b").unwrap(),
-            Installed {
+            Some(Installed {
                 name: "corp".into(),
                 arch: "any".into(),
                 package: InstalledPackage::Exec(Verified {
@@ -284,8 +328,12 @@ mod tests {
                     sha256: "ab".repeat(32),
                     size: 5,
                 }),
-            },
+            }),
             vec!["/usr/bin/corp".into()],
+            Some(Chain {
+                from: "the environment".into(),
+                hops: vec![Url::parse("file:///media/usb/b.json").unwrap()],
+            }),
         );
         assert_eq!(Receipt::from_json(r.to_json().as_bytes()).unwrap(), r);
         let json = r.to_json();

@@ -1,0 +1,586 @@
+//! Reading the providers, in rank order from the bottom: the factory
+//! defaults, `ROOT/etc/preconf/*.conf`, `props.txt` (and its copies on
+//! removable media), the storage, the environment, the command line.
+//!
+//! `root` and the [`super::Scope::Boot`] keys are looked up first, from the
+//! providers that may set them, since they say where the others are.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use super::text::{self, Line, Name};
+use super::{Dictionary, Entry, FILES_DIR, Key, Layer, Provider, Settings, Value, factory};
+use crate::clock;
+use crate::error::{Error, Exit, Result, Step};
+use crate::report::say;
+use crate::state::files::read_limited;
+use crate::state::storage::{self, FileCopy, Storage, Stored};
+
+/// A settings file or props.txt is a few lines; a huge one is not one.
+const MAX_TEXT: u64 = 64 * 1024;
+/// A `[BINARY]` value: certificates, an agent configuration.
+const MAX_BINARY: u64 = 256 * 1024;
+/// Directories `prm.media.dirs` may expand to: removable media, not a tree.
+const MAX_MEDIA: usize = 32;
+
+/// The dictionary of a run, and what it needs to change the stored
+/// provider later.
+pub(crate) struct Loaded {
+    pub(crate) settings: Settings,
+    pub(crate) store: Store,
+}
+
+/// The stored provider and its file, with the other layers it is merged
+/// with.
+pub(crate) struct Store {
+    /// Every layer but the stored one.
+    others: Vec<Layer>,
+    /// The dictionary as last merged.
+    dictionary: Dictionary,
+    storage: Storage,
+    pub(crate) stored: Stored,
+    /// props.txt as read now, for the storage to keep (prm.file.load.once).
+    file_to_keep: Option<FileCopy>,
+}
+
+/// Merges every provider into the dictionary and settings of this run.
+/// Reads nothing but files and the environment.
+pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
+    let factory = factory::layer();
+    command_line.admit()?;
+    // The root decides where the files are, so it is looked up without
+    // them, and alone: everything else is checked once, below.
+    let early = Dictionary::merge(vec![factory.clone(), command_line.clone()]);
+    let mut root = Settings::default();
+    early.apply(Key::Root, &mut root)?;
+    let root = root.root;
+    let mut others = settings_files(&root.join(FILES_DIR))?;
+    others.extend([factory, command_line]);
+    // What the storage and the other providers are: from those alone.
+    let boot = Settings::from_dictionary(&Dictionary::merge(others.clone()))?;
+    let storage = Storage::new(&boot.state_dir());
+    let providers = boot.providers;
+    let stored = read_storage(&storage)?;
+
+    let mut file_to_keep = None;
+    if providers.file {
+        let path = root.join(FILES_DIR).join("props.txt");
+        match &stored.file {
+            Some(copy) if providers.file_once => others.push(Layer {
+                provider: Provider::File {
+                    path: PathBuf::from(&copy.path),
+                    loaded: Some(copy.time.clone()),
+                },
+                entries: kept_entries(&copy.entries, &storage.path)?,
+            }),
+            _ => {
+                if let Some(layer) = props_txt(
+                    &path,
+                    Provider::File {
+                        path: path.clone(),
+                        loaded: None,
+                    },
+                )? {
+                    if providers.file_once {
+                        file_to_keep = Some(FileCopy {
+                            path: path.display().to_string(),
+                            time: clock::rfc3339(clock::unix_now()),
+                            entries: layer
+                                .entries
+                                .iter()
+                                .map(|e| (e.name.as_str().to_string(), e.value.clone()))
+                                .collect(),
+                        });
+                    }
+                    others.push(layer);
+                }
+            }
+        }
+        others.extend(media(&root, &providers.media)?);
+    }
+    if providers.env {
+        others.push(environment(providers.push.as_deref())?);
+    }
+    for layer in &others {
+        layer.admit()?;
+    }
+    let mut store = Store {
+        others,
+        dictionary: Dictionary::default(),
+        storage,
+        stored,
+        file_to_keep,
+    };
+    let settings = store.merge()?;
+    Ok(Loaded { settings, store })
+}
+
+impl Store {
+    /// Merges every layer with the stored one: the dictionary, kept, and
+    /// its settings.
+    fn merge(&mut self) -> Result<Settings> {
+        let stored = self.layer()?;
+        stored.admit()?;
+        let mut layers = self.others.clone();
+        layers.push(stored);
+        let dictionary = Dictionary::merge(layers);
+        let settings = Settings::from_dictionary(&dictionary)?;
+        self.dictionary = dictionary;
+        Ok(settings)
+    }
+
+    pub(crate) fn dictionary(&self) -> &Dictionary {
+        &self.dictionary
+    }
+
+    /// Who gave `key`, as messages name providers.
+    pub(crate) fn provider_of(&self, key: Key) -> Option<String> {
+        self.dictionary.provider(key).map(ToString::to_string)
+    }
+
+    /// The stored provider as a layer, its count of changes included.
+    fn layer(&self) -> Result<Layer> {
+        let mut entries = kept_entries(&self.stored.entries, &self.storage.path)?;
+        if self.stored.update_count > 0 {
+            entries.push(Entry::new(
+                Name::Known(Key::UpdateCount),
+                Value::Text(self.stored.update_count.to_string()),
+                None,
+            ));
+        }
+        Ok(Layer {
+            provider: Provider::Stored {
+                path: self.storage.path.clone(),
+            },
+            entries,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.storage.path
+    }
+
+    /// Keeps props.txt as read by this run in the storage, so later runs
+    /// read the copy (prm.file.load.once).
+    pub(crate) fn keep_file(&mut self) -> Result<()> {
+        let Some(copy) = self.file_to_keep.take() else {
+            return Ok(());
+        };
+        say(
+            Step::Settings,
+            format!(
+                "{} loaded; it will not be read again (prm.file.load.once)",
+                copy.path
+            ),
+        );
+        self.stored.file = Some(copy);
+        self.stored.update_count += 1;
+        self.write()
+    }
+
+    /// Edits the stored provider with `change`, checks the result as a
+    /// whole, and writes it: nothing is stored half-applied.
+    pub(crate) fn change(&mut self, change: impl FnOnce(&mut Stored)) -> Result<Settings> {
+        let before = self.stored.clone();
+        change(&mut self.stored);
+        if self.stored == before {
+            return self.merge();
+        }
+        match self.merge() {
+            Ok(settings) => {
+                self.write()?;
+                Ok(settings)
+            }
+            Err(e) => {
+                self.stored = before;
+                Err(e)
+            }
+        }
+    }
+
+    /// Notes how the run ended, for `props` and the next run. A failure to
+    /// write it is reported, not added to the run's own failure.
+    pub(crate) fn record(&mut self, exit: i32, message: &str) {
+        self.stored.last_run = Some(storage::LastRun {
+            time: clock::rfc3339(clock::unix_now()),
+            exit,
+            message: message.to_string(),
+        });
+        if let Err(e) = self.write() {
+            eprintln!("preconf: warning: {}", e.message);
+        }
+    }
+
+    fn write(&self) -> Result<()> {
+        let dir = self.storage.path.parent().unwrap_or(Path::new("/"));
+        crate::state::files::private_dir(dir)
+            .and_then(|()| self.storage.write(&self.stored))
+            .map_err(|e| {
+                Error::new(
+                    Step::State,
+                    Exit::CantCreat,
+                    format!(
+                        "cannot write {}: {e}; check --state-dir and free space.",
+                        self.storage.path.display()
+                    ),
+                )
+            })
+    }
+}
+
+/// The storage's contents; a damaged file is set aside and reported, and
+/// the run goes on with an empty store.
+fn read_storage(storage: &Storage) -> Result<Stored> {
+    let path = &storage.path;
+    let read = storage.read().map_err(|e| {
+        Error::new(
+            Step::State,
+            Exit::IoErr,
+            format!(
+                "cannot read {}: {e}; check the state directory (--state-dir).",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(match read {
+        storage::Read::Missing => Stored::default(),
+        storage::Read::Whole(s) => s,
+        storage::Read::Damaged(why) => {
+            let aside = match storage.set_aside() {
+                Ok(p) => format!("moved to {}", p.display()),
+                Err(e) => format!("could not be moved aside ({e})"),
+            };
+            eprintln!(
+                "preconf: warning: the storage {} is damaged ({why}); it was {aside}, and preconf starts from an empty one.",
+                path.display()
+            );
+            Stored::default()
+        }
+    })
+}
+
+/// Entries the storage kept, their names checked again.
+fn kept_entries(entries: &[(String, Value)], path: &Path) -> Result<Vec<Entry>> {
+    entries
+        .iter()
+        .map(|(name, value)| {
+            let name = Name::parse(name).map_err(|why| {
+                Error::new(
+                    Step::State,
+                    Exit::Config,
+                    format!(
+                        "{}: {why}; remove it with preconf props unset.",
+                        path.display()
+                    ),
+                )
+            })?;
+            Ok(Entry::new(name, value.clone(), None))
+        })
+        .collect()
+}
+
+/// One layer per `*.conf` file in `dir`; none when the directory is absent.
+fn settings_files(dir: &Path) -> Result<Vec<Layer>> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(order, path)| {
+            let text = read_text(&path)?;
+            let lines = text::parse_properties(&text).map_err(|why| unusable(&path, &why))?;
+            Ok(Layer {
+                entries: text_entries(lines),
+                provider: Provider::Settings { path, order },
+            })
+        })
+        .collect()
+}
+
+fn text_entries(lines: Vec<Line>) -> Vec<Entry> {
+    lines
+        .into_iter()
+        .map(|l| {
+            Entry::new(
+                l.name,
+                Value::Text(l.value),
+                Some(format!("line {}", l.number)),
+            )
+        })
+        .collect()
+}
+
+/// A props.txt, if there is one at `path`: `[TEXT]` values, and
+/// `[BINARY]` files beside it.
+fn props_txt(path: &Path, provider: Provider) -> Result<Option<Layer>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = read_text(path)?;
+    let lines = text::parse_props_txt(&text).map_err(|why| unusable(path, &why))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let mut entries = Vec::new();
+    for l in lines {
+        let at = Some(format!("line {}", l.number));
+        let value = if l.binary {
+            Value::Bytes(binary(dir, &l.value).map_err(|why| {
+                unusable(
+                    path,
+                    &format!("line {}: {} names {why}", l.number, l.name.as_str()),
+                )
+            })?)
+        } else {
+            Value::Text(l.value)
+        };
+        entries.push(Entry::new(l.name, value, at));
+    }
+    Ok(Some(Layer { provider, entries }))
+}
+
+/// The bytes of a `[BINARY]` line's file: a path relative to props.txt and
+/// inside its directory, so a props.txt on a stranger's USB stick cannot
+/// read the device's own files into the dictionary.
+fn binary(dir: &Path, rel: &str) -> std::result::Result<Vec<u8>, String> {
+    let p = Path::new(rel);
+    if !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "'{rel}', which is not a path inside the props.txt directory"
+        ));
+    }
+    let path = dir.join(p);
+    let bytes = read_limited(&path, MAX_BINARY + 1)
+        .map_err(|e| format!("{}, which cannot be read ({e})", path.display()))?;
+    if bytes.len() as u64 > MAX_BINARY {
+        return Err(format!(
+            "{}, which is larger than {MAX_BINARY} bytes",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// props.txt in every directory `prm.media.dirs` names or matches, in name
+/// order. Read whenever present and never kept: taking the card out takes
+/// its values away.
+fn media(root: &Path, patterns: &[String]) -> Result<Vec<Layer>> {
+    let mut dirs = Vec::new();
+    for pattern in patterns {
+        expand(root, pattern, &mut dirs);
+    }
+    dirs.sort();
+    dirs.dedup();
+    dirs.truncate(MAX_MEDIA);
+    let mut layers = Vec::new();
+    for dir in dirs {
+        let path = dir.join("props.txt");
+        let order = layers.len();
+        if let Some(layer) = props_txt(
+            &path,
+            Provider::Media {
+                path: path.clone(),
+                order,
+            },
+        )? {
+            layers.push(layer);
+        }
+    }
+    Ok(layers)
+}
+
+/// The directories below `root` that `pattern` (absolute, `*` matching
+/// within one name) names.
+fn expand(root: &Path, pattern: &str, out: &mut Vec<PathBuf>) {
+    let mut found = vec![root.to_path_buf()];
+    for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let mut next = Vec::new();
+        for dir in &found {
+            if !part.contains('*') {
+                next.push(dir.join(part));
+                continue;
+            }
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten().take(256) {
+                let name = e.file_name();
+                if name
+                    .to_str()
+                    .is_some_and(|n| !n.starts_with('.') && wildcard(part, n))
+                {
+                    next.push(e.path());
+                }
+            }
+        }
+        next.truncate(MAX_MEDIA);
+        found = next;
+    }
+    out.extend(found.into_iter().filter(|d| d.is_dir()));
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of
+/// characters. Iterative, with one remembered star: linear in practice,
+/// and bounded by the lengths of both.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == n[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&b| b == b'*')
+}
+
+/// The environment variable of a dotted key: `provisioning.spid` is
+/// `PROVISIONING_SPID`.
+pub(crate) fn variable(name: &str) -> String {
+    name.to_ascii_uppercase().replace(['.', '-'], "_")
+}
+
+/// The dictionary's keys from the environment: every dotted key of the
+/// table by its variable, and with `push`, every variable whose key starts
+/// with it. Preconf's own options (no dot) are not read from the
+/// environment: `USER`, `DOMAIN` or `ROOT` are in every shell, and the
+/// configurator is handed `PRECONF_*` variables of its own.
+fn environment(push: Option<&str>) -> Result<Layer> {
+    let mut entries = Vec::new();
+    for key in Key::ALL.iter().filter(|k| k.name().contains('.')) {
+        let var = variable(key.name());
+        if let Some(v) = std::env::var_os(&var) {
+            entries.push(Entry::new(
+                Name::Known(*key),
+                env_text(&var, v)?,
+                Some(format!("(variable {var})")),
+            ));
+        }
+    }
+    if let Some(prefix) = push {
+        for (var, value) in std::env::vars_os() {
+            let Some(name) = pushed(&var, prefix)? else {
+                continue;
+            };
+            if entries.iter().all(|e: &Entry| e.name != name) {
+                let var = var.to_string_lossy().into_owned();
+                let value = env_text(&var, value)?;
+                entries.push(Entry::new(name, value, Some(format!("(variable {var})"))));
+            }
+        }
+    }
+    Ok(Layer {
+        provider: Provider::Environment,
+        entries,
+    })
+}
+
+/// The key a variable pushes under `prefix` (`*`: all), if any:
+/// `MBS_STORAGE_ROOT` is `mbs.storage.root`. Names that make no key are
+/// passed over, but for a `provisioning.` key preconf does not know,
+/// which is a typo worth stopping for.
+fn pushed(var: &OsString, prefix: &str) -> Result<Option<Name>> {
+    let Some(var) = var.to_str() else {
+        return Ok(None);
+    };
+    if var.starts_with("PRECONF_")
+        || !var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Ok(None);
+    }
+    let key = var.to_ascii_lowercase().replace('_', ".");
+    if !(prefix == "*" || key.starts_with(prefix)) || !key.contains('.') {
+        return Ok(None);
+    }
+    match Name::parse(&key) {
+        Ok(name) => Ok(Some(name)),
+        Err(why) if key.starts_with("provisioning.") => Err(Error::new(
+            Step::Settings,
+            Exit::Config,
+            format!("the environment variable {var}: {why}; fix or unset it."),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+fn env_text(var: &str, value: OsString) -> Result<Value> {
+    value.into_string().map(Value::Text).map_err(|_| {
+        Error::new(
+            Step::Settings,
+            Exit::Config,
+            format!("the environment variable {var} is not UTF-8 text; fix or unset it."),
+        )
+    })
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_limited(path, MAX_TEXT + 1).map_err(|e| unusable(path, &e.to_string()))?;
+    if bytes.len() as u64 > MAX_TEXT {
+        return Err(unusable(
+            path,
+            &format!("it is larger than {MAX_TEXT} bytes"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| unusable(path, "it is not UTF-8 text"))
+}
+
+fn unusable(path: &Path, why: &str) -> Error {
+    Error::new(
+        Step::Settings,
+        Exit::Config,
+        format!("{}: {why}; fix the file.", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*", "sdb1"));
+        assert!(wildcard("sd*", "sdb1"));
+        assert!(wildcard("*1", "sdb1"));
+        assert!(wildcard("s*b*", "sdb1"));
+        assert!(!wildcard("sd*2", "sdb1"));
+        assert!(!wildcard("usb", "usb0"));
+        // Many stars against a long name: no blow-up.
+        assert!(!wildcard(&"*a".repeat(50), &"a".repeat(49)));
+    }
+
+    #[test]
+    fn pushed_variables() {
+        let push = |v: &str, p: &str| pushed(&OsString::from(v), p).unwrap();
+        assert_eq!(
+            push("MBS_STORAGE_ROOT", "mbs.storage"),
+            Some(Name::Other("mbs.storage.root".into()))
+        );
+        assert_eq!(push("MBS_STORAGE_ROOT", "prm"), None);
+        assert_eq!(push("HOME", "*"), None, "no dot: would be an option");
+        assert_eq!(push("PRECONF_PASSWORD", "*"), None);
+        assert_eq!(
+            push("PROVISIONING_SPID", "*"),
+            Some(Name::Known(Key::DeviceId))
+        );
+        assert!(pushed(&OsString::from("PROVISIONING_SPIDD"), "*").is_err());
+        assert_eq!(variable("prm.reference.max.hops"), "PRM_REFERENCE_MAX_HOPS");
+    }
+}
