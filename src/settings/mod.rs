@@ -275,7 +275,8 @@ impl Provider {
                 Provider::CommandLine | Provider::Settings { .. } | Provider::Factory
             ),
             Scope::Device | Scope::Server => true,
-            Scope::Kept => false,
+            // The storage counts its own changes; `props set` refuses it.
+            Scope::Kept => matches!(self, Provider::Stored { .. }),
         }
     }
 

@@ -4,6 +4,7 @@
 mod askpass;
 mod desktop;
 mod dhcp;
+mod dictionary;
 mod discovery;
 mod domain;
 mod early;
