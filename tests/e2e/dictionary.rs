@@ -401,7 +401,7 @@ fn a_reference_from_any_provider_provisions_without_dns() {
         let mut c = preconf(&lab, &["--no-exec", "--set", "prm.media.dirs=/media/*"]);
         let line = format!("{REFERENCE}={url}\n");
         match provider {
-            "command-line" => drop(c.args(["--set", &line.trim_end().to_string()])),
+            "command-line" => drop(c.args(["--set", line.trim_end()])),
             "environment" => drop(c.env("PROVISIONING_REFERENCE", &url)),
             "stored" => stored_set(&lab, line.trim_end()),
             "media" => drop(props_txt(&lab, "media/usb0", &line)),
