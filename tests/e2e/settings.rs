@@ -91,7 +91,7 @@ fn factory_defaults_built_in() {
     let lab = lab_with_corp_service();
     let props = lab.file(
         "factory.properties",
-        b"# ACME factory image\nservice=_corp._tcp\ndomain=example.test\n",
+        b"# ACME factory image\nservice=_corp._tcp\ndomain=example.test\ndevice-id=FACTORY-1\ncorp.line=acme\n",
     );
     let ca = lab.path("ca.pem");
 
@@ -118,7 +118,7 @@ fn factory_defaults_built_in() {
     assert!(
         version
             .stdout
-            .contains("factory defaults: service=_corp._tcp, domain=example.test"),
+            .contains("factory defaults: service=_corp._tcp, domain=example.test, provisioning.spid=FACTORY-1, corp.line=acme"),
         "{}",
         version.stdout
     );
@@ -146,4 +146,42 @@ fn factory_defaults_built_in() {
         .ok()
         .says("trusting 1 CA certificate(s) (1 built in)")
         .says("SRV _corp._tcp.example.test");
+
+    // The factory ranks below everything, settings files first.
+    let props = |lab: &Lab| {
+        let mut c = Command::new(&bin);
+        c.env_clear().args(["props", "--root"]).arg(lab.root());
+        let run = Run::of(c);
+        run.ok();
+        run.stdout
+    };
+    let line = |out: &str, key: &str| {
+        out.lines().find(|l| l.starts_with(key)).map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    let fresh = Lab::new();
+    let out = props(&fresh);
+    assert_eq!(
+        line(&out, "provisioning.spid").as_deref(),
+        Some("FACTORY-1 factory"),
+        "{out}"
+    );
+    assert_eq!(
+        line(&out, "corp.line").as_deref(),
+        Some("acme factory"),
+        "{out}"
+    );
+    fresh.file("root/etc/preconf/site.conf", b"provisioning.spid=SITE-1\n");
+    let out = props(&fresh);
+    assert!(
+        line(&out, "provisioning.spid")
+            .unwrap()
+            .starts_with("SITE-1 settings"),
+        "{out}"
+    );
 }
