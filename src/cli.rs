@@ -52,7 +52,8 @@ const MAX_ASSIGNED: u64 = 256 * 1024;
 
 impl Assignment {
     pub(crate) fn parse(arg: &str) -> Result<Assignment> {
-        let usage = |why: String| Error::usage(format!("'{arg}': {why}."));
+        // Named by its key alone: the value may be a secret.
+        let usage = |why: String| Error::usage(format!("--set {}: {why}.", key_of(arg)));
         let Some(at) = arg.find(['=', '@']) else {
             return Err(usage(
                 "write KEY=VALUE, or KEY@FILE for a file's bytes".into(),

@@ -176,6 +176,7 @@ fn request(
 pub(crate) fn from_reference(
     http: &Http,
     candidate: &Candidate,
+    may_log_in: bool,
     asker: &mut Asker,
     person: &mut Person,
 ) -> Result<Fetched> {
@@ -189,6 +190,15 @@ pub(crate) fn from_reference(
     };
     match failure {
         HttpFailure::Status { code: 401, url: at } if at.origin() == url.origin() => {
+            if !may_log_in {
+                return Err(Error::new(
+                    Step::Credentials,
+                    Exit::NoPerm,
+                    format!(
+                        "{url} asks for a login, and preconf logs in only to the server of the first provisioning.reference; ask your IT admin to chain to servers that need none."
+                    ),
+                ));
+            }
             if url.scheme() != "https" {
                 return Err(Error::new(
                     Step::Credentials,

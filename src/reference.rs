@@ -45,17 +45,21 @@ pub(crate) fn follow(
         from,
         hops: Vec::new(),
     };
+    // The login goes to the first reference's server alone: a server
+    // further down a chain was named by a bundle, not by the device.
+    let login_origin = next.origin();
     loop {
         enter(&mut chain, &next, s.max_hops)?;
+        let may_log_in = next.origin() == login_origin;
         let (http, fetched) = hop(
             &s,
             &tls,
             device_id.as_deref(),
-            &next,
+            (&next, may_log_in),
             &mut asker,
             &mut person,
         )?;
-        let handed_on = handed_on(&fetched)?;
+        let handed_on = handed_on(&fetched, s.insecure_http)?;
         // The bundle's properties join the stored provider before anything
         // else: the next hop, or the configurator, sees the new dictionary.
         s = take_properties(&s, store, &fetched)?;
@@ -132,10 +136,19 @@ fn hop(
     s: &Settings,
     tls: &Tls,
     device_id: Option<&str>,
-    url: &Url,
+    (url, may_log_in): (&Url, bool),
     asker: &mut Asker,
     person: &mut Person,
 ) -> Result<(Http, Fetched)> {
+    if url.scheme() == "http" && !s.insecure_http {
+        return Err(Error::new(
+            Step::Reference,
+            Exit::DataErr,
+            format!(
+                "{url} is plain http, and prm.insecure.http is not set; ask your IT admin for an https reference."
+            ),
+        ));
+    }
     let dns = dns(s)?;
     let config = tls.config.clone();
     let http = if url.scheme() == "http" {
@@ -148,7 +161,7 @@ fn hop(
     }
     say(Step::Fetch, &tls.summary);
     let candidate = Candidate::explicit(with_spid(url, device_id));
-    let fetched = fetch::from_reference(&http, &candidate, asker, person)?;
+    let fetched = fetch::from_reference(&http, &candidate, may_log_in, asker, person)?;
     Ok((http, fetched))
 }
 
@@ -181,7 +194,7 @@ fn dns(s: &Settings) -> Result<Dns> {
 /// The next reference a bundle hands on in its `properties`, checked as
 /// any reference is. It is followed even when a higher provider (the
 /// command line) names another: that one is where this chain began.
-fn handed_on(fetched: &Fetched) -> Result<Option<Url>> {
+fn handed_on(fetched: &Fetched, insecure_http: bool) -> Result<Option<Url>> {
     let name = Key::Reference.name();
     let Some((_, value)) = fetched
         .bundle
@@ -192,7 +205,10 @@ fn handed_on(fetched: &Fetched) -> Result<Option<Url>> {
     else {
         return Ok(None);
     };
-    crate::settings::reference_value(value).map(Some).map_err(|why| {
+    crate::settings::check_value(name, value, insecure_http)
+        .and_then(|()| crate::settings::reference_value(value))
+        .map(Some)
+        .map_err(|why| {
         Error::new(
             Step::Bundle,
             Exit::DataErr,

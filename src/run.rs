@@ -126,45 +126,62 @@ pub(crate) struct Found {
 }
 
 /// The bundle's `properties` into the stored provider, checked as a whole
-/// first; the settings of the dictionary they make.
+/// first; the settings of the dictionary they make. Only from a server
+/// verified by TLS: what a file or plain http carried is used by this run
+/// (a handed-on reference is followed) but never kept. A handed-on
+/// `provisioning.reference` is never kept either: the next run starts where
+/// the chain began.
 pub(crate) fn take_properties(
     s: &Settings,
     store: &mut Store,
     fetched: &Fetched,
 ) -> Result<Settings> {
     let properties = &fetched.bundle.properties;
-    if properties.is_empty() {
+    for (name, value) in properties {
+        settings::server_may_set(name)
+            .and_then(|()| settings::check_value(name, value, s.insecure_http))
+            .map_err(|why| {
+                Error::new(
+                    Step::Bundle,
+                    Exit::DataErr,
+                    format!(
+                        "the bundle from {} sets the property {name}, which {why}; ask your IT admin to fix it.",
+                        fetched.url
+                    ),
+                )
+            })?;
+    }
+    let kept: Vec<&(String, settings::Value)> = properties
+        .iter()
+        .filter(|(name, _)| name != Key::Reference.name())
+        .collect();
+    if kept.is_empty() {
         return Ok(s.clone());
     }
-    for (name, _) in properties {
-        settings::server_may_set(name).map_err(|why| {
-            Error::new(
-                Step::Bundle,
-                Exit::DataErr,
-                format!(
-                    "the bundle from {} sets the property {name}, which {why}; ask your IT admin to fix it.",
-                    fetched.url
-                ),
-            )
-        })?;
+    if fetched.url.scheme() != "https" {
+        say(
+            Step::Bundle,
+            format!(
+                "not storing the properties of {} ({}): only a server verified by TLS may hand them over",
+                fetched.url,
+                names(&kept)
+            ),
+        );
+        return Ok(s.clone());
     }
     let s = store.change(|stored| {
-        for (name, value) in properties {
+        for (name, value) in &kept {
             stored.set(name, value.clone());
         }
     })?;
     say(
         Step::Bundle,
-        format!(
-            "{} propert(ies) stored: {}",
-            properties.len(),
-            names(properties)
-        ),
+        format!("propert(ies) stored: {}", names(&kept)),
     );
     Ok(s)
 }
 
-fn names(properties: &[(String, settings::Value)]) -> String {
+fn names(properties: &[&(String, settings::Value)]) -> String {
     let names: Vec<&str> = properties.iter().map(|(n, _)| n.as_str()).collect();
     names.join(", ")
 }
@@ -180,7 +197,11 @@ pub(crate) fn provision(
     found: Found,
     device_id: Option<&str>,
 ) -> Result<Outcome> {
-    let s = &take_properties(s, store, fetched)?;
+    let s = &match found.via {
+        // The chain took them at each hop.
+        Via::Reference => s.clone(),
+        _ => take_properties(s, store, fetched)?,
+    };
     // props.txt counts as loaded once a run got this far with it: an
     // earlier failure leaves it to the next run.
     store.keep_file()?;

@@ -145,7 +145,9 @@ impl Scope {
             Scope::Boot => {
                 "decides where the other providers are read from, so only the command line, ROOT/etc/preconf/*.conf or the factory defaults may set it"
             }
-            Scope::Device => "is the device's own setting, which a server may not change",
+            Scope::Device => {
+                "is the device's own setting, which neither a server nor removable media may change"
+            }
             Scope::Server => "may not be set here",
             Scope::Kept => "is kept by preconf and cannot be set",
         }
@@ -181,7 +183,12 @@ impl Value {
     pub(crate) fn shown(&self, name: &str) -> String {
         match self {
             _ if is_secret(name) => "********".to_string(),
-            Value::Text(t) => t.clone(),
+            // Values come from media, the environment and servers: no
+            // terminal escape goes through.
+            Value::Text(t) => t
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect(),
             Value::Bytes(b) => format!("({} bytes)", b.len()),
         }
     }
@@ -193,8 +200,9 @@ impl Value {
 pub(crate) fn is_secret(name: &str) -> bool {
     name == Key::AgentConfig.name()
         || name.ends_with(".secret")
-        || name.contains("password")
-        || name.contains("passwd")
+        || ["password", "passwd", "token", "credential", "psk"]
+            .iter()
+            .any(|w| name.contains(w))
 }
 
 /// Who gave a value.
@@ -274,7 +282,10 @@ impl Provider {
                 self,
                 Provider::CommandLine | Provider::Settings { .. } | Provider::Factory
             ),
-            Scope::Device | Scope::Server => true,
+            // A medium anyone may plug in carries what a server may hand
+            // over, never the device's own settings.
+            Scope::Device => !matches!(self, Provider::Media { .. }),
+            Scope::Server => true,
             // The storage counts its own changes; `props set` refuses it.
             Scope::Kept => matches!(self, Provider::Stored { .. }),
         }
@@ -572,6 +583,21 @@ pub(crate) fn server_may_set(name: &str) -> Result<(), String> {
 /// A provisioning.reference as the dictionary would take it.
 pub(crate) fn reference_value(v: &Value) -> Result<Url, String> {
     reference(v)
+}
+
+/// Checks a value a server hands over as its key would take it, before
+/// it is stored: a stored value that a later start refuses would leave
+/// the device unable to start.
+pub(crate) fn check_value(name: &str, value: &Value, insecure_http: bool) -> Result<(), String> {
+    let Name::Known(key) = Name::parse(name)? else {
+        return Ok(());
+    };
+    key.set(&mut Settings::default(), value)
+        .map_err(|why| format!("is a value that {why}"))?;
+    if key == Key::Reference && !insecure_http && reference(value)?.scheme() == "http" {
+        return Err("is a plain-http reference, and prm.insecure.http is not set".into());
+    }
+    Ok(())
 }
 
 /// Where settings files live, below the root.

@@ -21,6 +21,8 @@ use crate::state::storage::{self, FileCopy, Storage, Stored};
 const MAX_TEXT: u64 = 64 * 1024;
 /// A `[BINARY]` value: certificates, an agent configuration.
 const MAX_BINARY: u64 = 256 * 1024;
+/// Every `[BINARY]` value of one props.txt together.
+const MAX_BINARY_TOTAL: u64 = 1024 * 1024;
 /// Directories `prm.media.dirs` may expand to: removable media, not a tree.
 const MAX_MEDIA: usize = 32;
 
@@ -58,7 +60,13 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
     let mut others = settings_files(&root.join(FILES_DIR))?;
     others.extend([factory, command_line]);
     // What the storage and the other providers are: from those alone.
-    let boot = Settings::from_dictionary(&Dictionary::merge(others.clone()))?;
+    // Only those keys: the whole dictionary is checked once it is whole.
+    let early = Dictionary::merge(others.clone());
+    let mut boot = Settings::default();
+    let first = |k: &&Key| matches!(k.scope(), super::Scope::Root | super::Scope::Boot);
+    for key in Key::ALL.iter().filter(first) {
+        early.apply(*key, &mut boot)?;
+    }
     let storage = Storage::new(&boot.state_dir());
     let providers = boot.providers;
     let stored = read_storage(&storage)?;
@@ -175,7 +183,7 @@ impl Store {
             ),
         );
         self.stored.file = Some(copy);
-        self.stored.update_count += 1;
+        self.stored.update_count = self.stored.update_count.saturating_add(1);
         self.write()
     }
 
@@ -328,15 +336,18 @@ fn props_txt(path: &Path, provider: Provider) -> Result<Option<Layer>> {
     let lines = text::parse_props_txt(&text).map_err(|why| unusable(path, &why))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let mut entries = Vec::new();
+    let mut budget = MAX_BINARY_TOTAL;
     for l in lines {
         let at = Some(format!("line {}", l.number));
         let value = if l.binary {
-            Value::Bytes(binary(dir, &l.value).map_err(|why| {
+            let bytes = binary(dir, &l.value, budget).map_err(|why| {
                 unusable(
                     path,
                     &format!("line {}: {} names {why}", l.number, l.name.as_str()),
                 )
-            })?)
+            })?;
+            budget -= bytes.len() as u64;
+            Value::Bytes(bytes)
         } else {
             Value::Text(l.value)
         };
@@ -345,23 +356,38 @@ fn props_txt(path: &Path, provider: Provider) -> Result<Option<Layer>> {
     Ok(Some(Layer { provider, entries }))
 }
 
-/// The bytes of a `[BINARY]` line's file: a path relative to props.txt and
-/// inside its directory, so a props.txt on a stranger's USB stick cannot
-/// read the device's own files into the dictionary.
-fn binary(dir: &Path, rel: &str) -> std::result::Result<Vec<u8>, String> {
+/// The bytes of a `[BINARY]` line's file, at most `budget` of them: a
+/// regular file inside props.txt's directory, reached without a symbolic
+/// link, so a props.txt on a stranger's USB stick cannot read the device's
+/// own files into the dictionary (nor hang on a FIFO).
+fn binary(dir: &Path, rel: &str, budget: u64) -> std::result::Result<Vec<u8>, String> {
     let p = Path::new(rel);
     if !p.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(format!(
             "'{rel}', which is not a path inside the props.txt directory"
         ));
     }
-    let path = dir.join(p);
-    let bytes = read_limited(&path, MAX_BINARY + 1)
+    let mut path = dir.to_path_buf();
+    for part in p.components() {
+        path.push(part);
+        let meta = fs::symlink_metadata(&path)
+            .map_err(|e| format!("{}, which cannot be read ({e})", path.display()))?;
+        if meta.file_type().is_symlink() {
+            return Err(format!("{}, which is a symbolic link", path.display()));
+        }
+    }
+    if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Err(format!("{}, which is not a regular file", path.display()));
+    }
+    let limit = MAX_BINARY.min(budget);
+    let bytes = read_limited(&path, limit + 1)
         .map_err(|e| format!("{}, which cannot be read ({e})", path.display()))?;
-    if bytes.len() as u64 > MAX_BINARY {
+    if bytes.len() as u64 > limit {
         return Err(format!(
-            "{}, which is larger than {MAX_BINARY} bytes",
-            path.display()
+            "{}, which makes a binary value larger than {} KiB, or all of them larger than {} KiB",
+            path.display(),
+            MAX_BINARY / 1024,
+            MAX_BINARY_TOTAL / 1024
         ));
     }
     Ok(bytes)
@@ -409,7 +435,8 @@ fn expand(root: &Path, pattern: &str, out: &mut Vec<PathBuf>) {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
             };
-            for e in entries.flatten().take(256) {
+            // Bounded: a directory of removable media, not a tree.
+            for e in entries.flatten().take(4096) {
                 let name = e.file_name();
                 if name
                     .to_str()
@@ -419,6 +446,7 @@ fn expand(root: &Path, pattern: &str, out: &mut Vec<PathBuf>) {
                 }
             }
         }
+        next.sort();
         next.truncate(MAX_MEDIA);
         found = next;
     }
@@ -463,7 +491,11 @@ pub(crate) fn variable(name: &str) -> String {
 /// configurator is handed `PRECONF_*` variables of its own.
 fn environment(push: Option<&str>) -> Result<Layer> {
     let mut entries = Vec::new();
-    for key in Key::ALL.iter().filter(|k| k.name().contains('.')) {
+    let env = Provider::Environment;
+    let readable = Key::ALL
+        .iter()
+        .filter(|k| k.name().contains('.') && env.may_set(k.scope()));
+    for key in readable {
         let var = variable(key.name());
         if let Some(v) = std::env::var_os(&var) {
             entries.push(Entry::new(
@@ -507,7 +539,11 @@ fn pushed(var: &OsString, prefix: &str) -> Result<Option<Name>> {
         return Ok(None);
     }
     let key = var.to_ascii_lowercase().replace('_', ".");
-    if !(prefix == "*" || key.starts_with(prefix)) || !key.contains('.') {
+    // A prefix matches whole parts: `mbs` takes mbs.x, not mbsx.y.
+    let prefix = prefix.to_ascii_lowercase();
+    let part = prefix.trim_end_matches('.');
+    let under = key == part || key.starts_with(&format!("{part}."));
+    if !(prefix == "*" || under) || !key.contains('.') {
         return Ok(None);
     }
     match Name::parse(&key) {

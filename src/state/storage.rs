@@ -71,7 +71,7 @@ impl Stored {
         }
         self.entries.retain(|(n, _)| n != name);
         self.entries.push((name.to_string(), value));
-        self.update_count += 1;
+        self.update_count = self.update_count.saturating_add(1);
     }
 
     /// Removes `name`; true (and counted) if it was there.
@@ -79,7 +79,7 @@ impl Stored {
         let before = self.entries.len();
         self.entries.retain(|(n, _)| n != name);
         let changed = self.entries.len() != before;
-        self.update_count += u64::from(changed);
+        self.update_count = self.update_count.saturating_add(u64::from(changed));
         changed
     }
 }
@@ -131,9 +131,17 @@ impl Storage {
         Ok(aside)
     }
 
-    /// Writes the whole storage atomically, 0600.
+    /// Writes the whole storage atomically, 0600; never larger than a
+    /// reader takes.
     pub(crate) fn write(&self, stored: &Stored) -> io::Result<()> {
-        files::write_atomic(&self.path, &encode(stored), 0o600)
+        let bytes = encode(stored);
+        if bytes.len() as u64 > MAX_STORAGE {
+            return Err(io::Error::other(format!(
+                "the dictionary would take more than {} MiB; remove keys with preconf props unset",
+                MAX_STORAGE / 1024 / 1024
+            )));
+        }
+        files::write_atomic(&self.path, &bytes, 0o600)
     }
 }
 

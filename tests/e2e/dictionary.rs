@@ -122,11 +122,10 @@ fn a_provider_switched_off_is_not_read() {
     );
     assert_eq!(shown(&lab, &[], &[], SPID), None);
     assert_eq!(shown(&lab, &[], &[], "prm.name"), None);
-    // Who reads what is not the environment's, nor the storage's, to say.
-    props(&lab, &[("PRM_FILE_PROVIDER_ALLOWED", "true")], &[]).fails(
-        78,
-        "prm.file.provider.allowed 'true' from the environment (variable PRM_FILE_PROVIDER_ALLOWED) decides where the other providers are read from",
-    );
+    // Which providers are read is not the environment's, nor the
+    // storage's, to say: such a variable is not read.
+    let env = [("PRM_FILE_PROVIDER_ALLOWED", "true")];
+    assert_eq!(shown(&lab, &env, &[], SPID), None);
     let mut c = preconf(&lab, &["props", "set", "prm.env.provider.allowed=false"]);
     c.stdin(Stdio::null());
     Run::of(c).fails(
@@ -198,6 +197,88 @@ fn props_txt_text_binary_comments_and_load_once() {
     props(&lab, &[], &again).fails(78, "line 2: provisioning.rootx509 names '../../../etc/shadow', which is not a path inside the props.txt directory");
     props_txt(&lab, "etc/preconf", "[JSON]\n");
     props(&lab, &[], &again).fails(78, "line 1: unknown section [JSON]");
+}
+
+#[test]
+fn props_txt_reads_no_file_outside_its_directory() {
+    let lab = Lab::new();
+    let dir = lab.path("root/etc/preconf");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+    props_txt(&lab, "etc/preconf", "[BINARY]\ncorp.x=passwd\n");
+    props(&lab, &[], &[]).fails(78, "line 2: corp.x names");
+    assert!(
+        props(&lab, &[], &[])
+            .stderr
+            .contains("which is a symbolic link")
+    );
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    props_txt(&lab, "etc/preconf", "[BINARY]\ncorp.x=fifo\n");
+    props(&lab, &[], &[]).fails(78, "which is not a regular file");
+    // Thousands of lines naming one big file: bounded as a whole.
+    lab.file("root/etc/preconf/big", &vec![b'x'; 200 * 1024]);
+    let many: String = (0..6).map(|i| format!("corp.b{i}=big\n")).collect();
+    props_txt(&lab, "etc/preconf", &format!("[BINARY]\n{many}"));
+    props(&lab, &[], &[]).fails(78, "line 7: corp.b5 names");
+}
+
+#[test]
+fn removable_media_may_not_change_the_devices_own_settings() {
+    let lab = Lab::new();
+    let media = ["--set", "prm.media.dirs=/media/*"];
+    props_txt(&lab, "media/usb0", "prm.insecure.http=true\n");
+    props(&lab, &[], &media).fails(78, "prm.insecure.http 'true' from");
+    props_txt(&lab, "media/usb0", "ca=/media/usb0/evil.pem\n");
+    props(&lab, &[], &media).fails(
+        78,
+        "is the device's own setting, which neither a server nor removable media may change",
+    );
+}
+
+#[test]
+fn a_secret_never_appears_in_a_message() {
+    let lab = Lab::new();
+    let run = Run::of(preconf(
+        &lab,
+        &["--set", "provisioning.agent.config=TOPSECRET"],
+    ));
+    run.fails(
+        64,
+        "--set provisioning.agent.config: provisioning.agent.config is a secret",
+    );
+    assert!(!run.stderr.contains("TOPSECRET"), "{}", run.stderr);
+    let run = Run::of(preconf(&lab, &["--set", "corp.wifi.password"]));
+    run.fails(64, "--set corp.wifi.password: write KEY=VALUE");
+}
+
+#[test]
+fn the_storage_refuses_to_grow_past_what_it_reads() {
+    let lab = Lab::new();
+    let blob = lab.file("blob", &vec![b'z'; 256 * 1024]);
+    let mut failed = None;
+    for i in 0..20 {
+        let c = preconf(
+            &lab,
+            &["props", "set", &format!("corp.b{i}@{}", blob.display())],
+        );
+        let run = Run::of(c);
+        if run.code != Some(0) {
+            failed = Some((i, run));
+            break;
+        }
+    }
+    let (i, run) = failed.expect("the storage grew without bound");
+    assert!(i > 10, "refused too early, at {i}");
+    run.fails(73, "the dictionary would take more than 4 MiB");
+    // What was stored before is all there.
+    assert_eq!(shown(&lab, &[], &[], "corp.b0").unwrap().0, "(262144");
 }
 
 #[test]
@@ -458,7 +539,7 @@ fn the_spid_goes_as_service_platform_id_and_the_bundle_hands_over_properties() {
         ],
     ))
     .ok()
-    .says("2 propert(ies) stored: prm.prv.log, corp.cert");
+    .says("propert(ies) stored: prm.prv.log, corp.cert");
     let paths: Vec<String> = lab.servers[0]
         .requests()
         .iter()
@@ -613,7 +694,10 @@ fn references_chain_stop_at_a_loop_and_at_the_hop_limit() {
         &[("/b", pointer(&[(REFERENCE, &c), (SPID, "FROM-B")]))],
     );
     let b = format!("https://127.0.0.1:{port}/b");
-    lab.file("a.json", pointer(&[(REFERENCE, &b)]).as_bytes());
+    lab.file(
+        "a.json",
+        pointer(&[(REFERENCE, &b), ("corp.from.file", "x")]).as_bytes(),
+    );
     let last = standard_bundle(&lab).replace(
         "\"pkgs/corp.sh\"",
         &format!("\"https://127.0.0.1:{port}/pkgs/corp.sh\""),
@@ -643,6 +727,10 @@ fn references_chain_stop_at_a_loop_and_at_the_hop_limit() {
         shown(&lab, &[], &[], SPID).unwrap(),
         ("FROM-B".into(), "stored".into())
     );
+    // Only a server verified by TLS hands over what is kept, and a handed-on
+    // reference is never kept: the next run starts where this one began.
+    assert_eq!(shown(&lab, &[], &[], "corp.from.file"), None);
+    assert_eq!(shown(&lab, &[], &[], REFERENCE), None);
 
     // A loop.
     let lab = quiet_lab();
@@ -689,6 +777,49 @@ fn references_chain_stop_at_a_loop_and_at_the_hop_limit() {
     Run::of(preconf(&lab, &["--no-exec", "--set", &h1])).fails(
         65,
         "names no configurator and no further provisioning.reference",
+    );
+}
+
+#[test]
+fn a_chain_logs_in_only_to_its_first_server_and_never_goes_plain() {
+    let mut lab = quiet_lab();
+    let s = standard_routes(&lab);
+    // A server further down the chain that asks for the login.
+    let private = lab.serve_with("127.0.0.1", s.routes, true, None);
+    let next = format!("https://127.0.0.1:{private}/bundle");
+    let first = reference_server(&mut lab, &[("/first", pointer(&[(REFERENCE, &next)]))]);
+    let run = Run::of(preconf(
+        &lab,
+        &[
+            "--no-exec",
+            "--set",
+            &format!("{REFERENCE}=https://127.0.0.1:{first}/first"),
+        ],
+    ));
+    run.fails(77, "asks for a login, and preconf logs in only to the server of the first provisioning.reference");
+    let sent: Vec<_> = lab.servers[0]
+        .requests()
+        .into_iter()
+        .filter(|r| r.headers.contains_key("authorization"))
+        .collect();
+    assert!(sent.is_empty(), "the login went to a server down the chain");
+
+    // A bundle cannot switch the device to plain http.
+    let plain = reference_server(
+        &mut lab,
+        &[("/plain", pointer(&[(REFERENCE, "http://127.0.0.1:9/x")]))],
+    );
+    Run::of(preconf(
+        &lab,
+        &[
+            "--no-exec",
+            "--set",
+            &format!("{REFERENCE}=https://127.0.0.1:{plain}/plain"),
+        ],
+    ))
+    .fails(
+        65,
+        "is a plain-http reference, and prm.insecure.http is not set",
     );
 }
 
