@@ -8,6 +8,7 @@
 //! counts as absent; missing required fields, fields of the wrong JSON
 //! type and wrong values are errors that name the field.
 
+use data_encoding::BASE64;
 use url::Url;
 
 use crate::json::{self, Json};
@@ -512,9 +513,13 @@ fn property(key: &str, json: &Json) -> Result<(String, Value), String> {
         .as_str()
         .ok_or_else(|| format!("must be a string, not {}", json.kind()))?;
     let value = if base64 {
-        let bytes = data_encoding::BASE64
+        let bytes = BASE64
             .decode(text.as_bytes())
-            .map_err(|_| "is not valid base64")?;
+            .ok()
+            // The decoder also takes padding inside the text (concatenated
+            // inputs); only the one way to write the bytes is taken here.
+            .filter(|bytes| BASE64.encode(bytes) == text)
+            .ok_or("is not valid base64")?;
         Value::Bytes(bytes)
     } else {
         Value::Text(text.to_string())
@@ -791,7 +796,7 @@ mod tests {
     #[test]
     fn bad_properties_are_named() {
         let err = |props: &str| with_properties(props).unwrap_err();
-        for bad in ["AAE", "AAF=", "AA E=", "AAE=\\n", "AA-_"] {
+        for bad in ["AAE", "AAF=", "AA E=", "AAE=\\n", "AA-_", "eA==eA=="] {
             assert_eq!(
                 err(&format!(r#"{{"provisioning.rootx509@base64": "{bad}"}}"#)),
                 "properties.'provisioning.rootx509@base64' is not valid base64",
