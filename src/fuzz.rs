@@ -1,7 +1,11 @@
 //! What the fuzz targets call: each entry point runs one reader on the
 //! fuzzer's bytes and checks what it can about the result.
 
+use data_encoding::BASE64;
+
+use crate::bundle::{self, Bundle};
 use crate::json::{self, Json};
+use crate::settings::Value;
 
 /// Reads `data` with the JSON reader. An accepted document comes back
 /// written as serde_json writes a value (compact, members in order, the
@@ -132,4 +136,62 @@ pub fn link(data: &[u8]) {
     if let Some(d) = &link.domain {
         assert!(crate::net::dns::domain_name(d).as_deref() == Some(d.as_str()));
     }
+}
+
+/// Reads `data` as a bundle. Panics if reading it again gives another
+/// result, or if an accepted bundle breaks a promise the run relies on:
+/// its properties are what the document says, under valid unique names.
+pub fn bundle(data: &[u8]) {
+    let Ok(b) = bundle::parse(data) else {
+        return;
+    };
+    assert_eq!(bundle::parse(data).as_ref(), Ok(&b));
+    let doc = json::parse(data).expect("an accepted bundle is JSON");
+    check_properties(&b, &doc);
+    if let Some(c) = &b.configurator {
+        assert!(!c.packages.is_empty());
+        assert!(c.command.program.as_str().starts_with('/'));
+        // A package's own architecture finds a package of it, and the
+        // step line can be written for that.
+        for p in &c.packages {
+            let found = c.package_for(&p.arch).expect("a package for its own arch");
+            assert_eq!(found.arch, p.arch);
+            assert!(!c.describe(b.holder.as_deref(), found).is_empty());
+        }
+    }
+}
+
+/// Each property is a member of the document's `properties`, in order:
+/// text under its name, bytes under `name@base64` as canonical Base64.
+fn check_properties(b: &Bundle, doc: &Json) {
+    let members = doc
+        .get("properties")
+        .and_then(Json::as_object)
+        .unwrap_or_default();
+    assert_eq!(members.len(), b.properties.len());
+    assert!(b.properties.len() <= 256);
+    for ((key, value), (name, got)) in members.iter().zip(&b.properties) {
+        assert!(is_property_name(name), "{name:?}");
+        assert_eq!(b.properties.iter().filter(|(n, _)| n == name).count(), 1);
+        let (want_key, want, size) = match got {
+            Value::Text(t) => (name.clone(), t.clone(), t.len()),
+            Value::Bytes(bytes) => (format!("{name}@base64"), BASE64.encode(bytes), bytes.len()),
+        };
+        assert!(size <= 64 * 1024);
+        assert_eq!((key, value.as_str()), (&want_key, Some(want.as_str())));
+    }
+}
+
+/// Written apart from bundle.rs's check, from the format's rule: dotted
+/// labels of lowercase letters, digits, `-` and `_`, starting with a
+/// letter, 128 bytes at most.
+fn is_property_name(name: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
+    };
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.split('.').all(label)
 }
