@@ -477,6 +477,7 @@ fn validate_repository(r: &Repository) -> Result<(), String> {
     Ok(())
 }
 
+/// `properties`, in document order: every name valid and given once.
 fn properties(p: &Node) -> Result<Vec<(String, Value)>, String> {
     let members = p.json.as_object().ok_or_else(|| p.wrong("an object"))?;
     if members.len() > MAX_PROPERTIES {
