@@ -195,3 +195,36 @@ fn is_property_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.split('.').all(label)
 }
+
+/// The dictionary's readers of outside text: props.txt and settings files
+/// (from the vendor or a removable medium), the storage file (from a disk
+/// that may have failed), and the `prm.media.dirs` pattern matcher. No
+/// panic, no hang; what is accepted keeps its promises.
+pub fn props(data: &[u8]) {
+    use crate::settings::text::{self, Name};
+    use crate::state::storage;
+
+    if let Ok(text) = std::str::from_utf8(data) {
+        for parse in [text::parse_props_txt, text::parse_properties] {
+            for line in parse(text).unwrap_or_default() {
+                // Every accepted key is a key, under its own name.
+                assert_eq!(Name::parse(line.name.as_str()).as_ref(), Ok(&line.name));
+                assert!(!line.value.is_empty() && !line.value.contains('\n'));
+            }
+        }
+        // The first line as a pattern, the second as a name.
+        let mut parts = text.splitn(2, '\n');
+        let (pattern, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let matched = crate::settings::wildcard(pattern, name);
+        if !pattern.contains('*') {
+            assert_eq!(matched, pattern == name);
+        }
+    }
+    // A storage file that reads is written back to the same contents; the
+    // body is tried alone too, as the fuzzer seldom gets a SHA-256 right.
+    for stored in [storage::decode(data), storage::decode_body(data)] {
+        if let Ok(stored) = stored {
+            assert_eq!(storage::decode(&storage::encode(&stored)), Ok(stored));
+        }
+    }
+}

@@ -28,6 +28,8 @@ use crate::net::http::check_url;
 use crate::net::tls::Trust;
 use crate::state::files::InRoot;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
+#[cfg(fuzzing)]
+pub(crate) use providers::wildcard;
 pub(crate) use providers::{Loaded, Store, load};
 pub(crate) use text::{Kind, Name};
 

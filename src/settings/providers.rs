@@ -456,7 +456,7 @@ fn expand(root: &Path, pattern: &str, out: &mut Vec<PathBuf>) {
 /// Whether `name` matches `pattern`, where `*` stands for any run of
 /// characters. Iterative, with one remembered star: linear in practice,
 /// and bounded by the lengths of both.
-fn wildcard(pattern: &str, name: &str) -> bool {
+pub(crate) fn wildcard(pattern: &str, name: &str) -> bool {
     let (p, n) = (pattern.as_bytes(), name.as_bytes());
     let (mut i, mut j) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

@@ -145,7 +145,7 @@ impl Storage {
     }
 }
 
-fn encode(s: &Stored) -> Vec<u8> {
+pub(crate) fn encode(s: &Stored) -> Vec<u8> {
     let mut body = format!(
         "{{\"format\":{FORMAT},\"update_count\":{},\"entries\":{}",
         s.update_count,
@@ -190,7 +190,8 @@ fn entries_json(entries: &[(String, Value)]) -> String {
     format!("[{}]", items.join(","))
 }
 
-fn decode(bytes: &[u8]) -> Result<Stored, String> {
+/// A storage file's contents; the error says why it is not a whole one.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Stored, String> {
     let nl = bytes
         .iter()
         .position(|&b| b == b'\n')
@@ -216,6 +217,11 @@ fn decode(bytes: &[u8]) -> Result<Stored, String> {
     if digest != HEXLOWER.encode(&Sha256::digest(body)) {
         return Err("its checksum does not match".into());
     }
+    decode_body(body)
+}
+
+/// The body of a whole storage file (past its header's checks).
+pub(crate) fn decode_body(body: &[u8]) -> Result<Stored, String> {
     let doc = json::parse(body).map_err(|e| format!("its body is not JSON ({e})"))?;
     stored(&doc).map_err(|field| format!("its {field} is missing or wrong"))
 }
