@@ -339,6 +339,10 @@ Examples:
       unattended but for the password
   preconf open ~/Downloads/corp.maemo-autoconf --ca corp-ca.pem
       provision from a link document the IT department sent
+  preconf --set provisioning.reference=https://10.0.0.5:8443/prvsetup --ca corp-ca.pem
+      provision from the company's backend, without DNS
+  preconf props set provisioning.spid=ACME-000123
+      store the device id for every later run; preconf props shows it
 
 The provisioning dictionary:
   Every option is a key (provisioning.spid for --device-id), and --set KEY=VALUE

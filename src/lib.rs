@@ -15,6 +15,7 @@
 #![deny(unreachable_pub)]
 
 mod ask;
+mod base64;
 mod bundle;
 mod cli;
 mod clock;

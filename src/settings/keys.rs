@@ -101,7 +101,7 @@ keys! {
         "Read ROOT/etc/preconf/props.txt, and props.txt in prm.media.dirs [default: true]."
         |s, v| s.providers.file = switch(v)?;
     FileLoadOnce "prm.file.load.once" Switch Boot GROUP_PROVIDERS
-        "Read ROOT/etc/preconf/props.txt until a run has loaded it; from then on the storage keeps what it held [default: true]."
+        "Read ROOT/etc/preconf/props.txt until a run has provisioned with it; from then on the storage keeps what it held [default: true]."
         |s, v| s.providers.file_once = switch(v)?;
     MediaDirs "prm.media.dirs" Many("DIR") Boot GROUP_PROVIDERS
         "Also read props.txt from these directories below ROOT, whenever present; '*' matches one name, as in /media/* [default: none]."

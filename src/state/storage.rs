@@ -271,7 +271,7 @@ fn entries(list: Option<&Json>) -> Option<Vec<(String, Value)>> {
             let key = string(e, "key")?;
             let value = match (string(e, "text"), string(e, "base64")) {
                 (Some(t), None) => Value::Text(t),
-                (None, Some(b)) => Value::Bytes(BASE64.decode(b.as_bytes()).ok()?),
+                (None, Some(b)) => Value::Bytes(crate::base64::decode(b.as_bytes())?),
                 _ => return None,
             };
             Some((key, value))
