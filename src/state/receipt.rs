@@ -1,13 +1,13 @@
 //! The receipt: written last by a run, it says the device is provisioned,
 //! from where and with what. `preconf status` shows it.
 
-use nanoserde::{DeJson, SerJson};
-
 use crate::clock;
+use crate::json::{self, Json};
 use url::Url;
-use wire::{Wire, WireInstalled};
 
-const FORMAT: u32 = 1;
+/// The receipt as stored: format 1, one line of compact JSON; a field that
+/// is None is left out, and a reader takes null for absent too.
+const FORMAT: u64 = 1;
 
 /// What a run provisioned, typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,51 +173,72 @@ impl Receipt {
     }
 
     pub(crate) fn to_json(&self) -> String {
-        let package = self.package.as_ref().map(|p| {
-            let verified = p.package.verified();
-            WireInstalled {
-                name: p.name.clone(),
-                arch: p.arch.clone(),
-                kind: p.package.package_type().name().to_string(),
-                url: p.package.source(),
-                sha256: verified.map(|v| v.sha256.clone()),
-                size: verified.map(|v| v.size),
-            }
-        });
-        Wire {
-            format: FORMAT,
-            time: self.time.clone(),
-            unix_time: self.unix_time,
-            via: self.via.map(|v| v.name().to_string()),
-            domain: self.domain.clone(),
-            server: self.server.to_string(),
-            bundle_url: self.bundle_url.to_string(),
-            package,
-            command: self.command.clone(),
-            reference_from: self.chain.as_ref().map(|c| c.from.clone()),
-            hops: self
-                .chain
-                .as_ref()
-                .map(|c| c.hops.iter().map(Url::to_string).collect()),
+        let mut out = format!(
+            "{{\"format\":{FORMAT},\"time\":{},\"unix_time\":{}",
+            json::quote(&self.time),
+            self.unix_time
+        );
+        if let Some(via) = self.via {
+            member(&mut out, "via", &json::quote(via.name()));
         }
-        .serialize_json()
+        if let Some(domain) = &self.domain {
+            member(&mut out, "domain", &json::quote(domain));
+        }
+        member(&mut out, "server", &json::quote(self.server.as_str()));
+        member(
+            &mut out,
+            "bundle_url",
+            &json::quote(self.bundle_url.as_str()),
+        );
+        if let Some(p) = &self.package {
+            let mut package = format!(
+                "{{\"name\":{},\"arch\":{},\"type\":{},\"url\":{}",
+                json::quote(&p.name),
+                json::quote(&p.arch),
+                json::quote(p.package.package_type().name()),
+                json::quote(&p.package.source())
+            );
+            if let Some(v) = p.package.verified() {
+                member(&mut package, "sha256", &json::quote(&v.sha256));
+                member(&mut package, "size", &v.size.to_string());
+            }
+            package.push('}');
+            member(&mut out, "package", &package);
+        }
+        member(&mut out, "command", &strings(self.command.iter()));
+        if let Some(c) = &self.chain {
+            member(&mut out, "reference_from", &json::quote(&c.from));
+            member(&mut out, "hops", &strings(c.hops.iter()));
+        }
+        out.push('}');
+        out
     }
 
     /// Reads a receipt; the error says what is wrong with it.
     pub(crate) fn from_json(bytes: &[u8]) -> Result<Receipt, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
-        let w = Wire::deserialize_json(text).map_err(|e| e.to_string())?;
-        if w.format != FORMAT {
-            return Err(format!("it is format {}, not {FORMAT}", w.format));
+        std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+        let doc = json::parse(bytes).map_err(|e| format!("it is not valid JSON ({e})"))?;
+        if doc.as_object().is_none() {
+            return Err(format!("it is {}, not a JSON object", doc.kind()));
         }
-        let package = w.package.map(installed).transpose()?;
-        let via = match w.via {
+        let format = req(&doc, "format", "a whole number", Json::as_u64)?;
+        if format != FORMAT {
+            return Err(format!("it is format {format}, not {FORMAT}"));
+        }
+        let via = match opt(&doc, "via", "a string", Json::as_str)? {
             None => None,
-            Some(v) => Some(Via::from_name(&v).ok_or_else(|| format!("its via '{v}' is unknown"))?),
+            Some(v) => Some(Via::from_name(v).ok_or_else(|| format!("its via '{v}' is unknown"))?),
         };
-        let chain = match (w.reference_from, w.hops) {
+        let package = match field(&doc, "package") {
+            None => None,
+            Some(p) if p.as_object().is_some() => Some(installed(p)?),
+            Some(_) => return Err("its package is not an object".into()),
+        };
+        let reference_from = opt(&doc, "reference_from", "a string", Json::as_str)?;
+        let hops = opt(&doc, "hops", "a list of strings", string_list)?;
+        let chain = match (reference_from, hops) {
             (Some(from), Some(hops)) => Some(Chain {
-                from,
+                from: from.to_string(),
                 hops: hops
                     .iter()
                     .map(|h| url("hops", h))
@@ -226,87 +247,120 @@ impl Receipt {
             _ => None,
         };
         Ok(Receipt {
-            time: w.time,
-            unix_time: w.unix_time,
+            time: req(&doc, "time", "a string", Json::as_str)?.to_string(),
+            unix_time: req(&doc, "unix_time", "a whole number", Json::as_u64)?,
             via,
-            domain: w.domain,
-            server: url("server", &w.server)?,
-            bundle_url: url("bundle_url", &w.bundle_url)?,
+            domain: opt(&doc, "domain", "a string", Json::as_str)?.map(str::to_string),
+            server: url("server", req(&doc, "server", "a string", Json::as_str)?)?,
+            bundle_url: url(
+                "bundle_url",
+                req(&doc, "bundle_url", "a string", Json::as_str)?,
+            )?,
             package,
-            command: w.command,
+            command: req(&doc, "command", "a list of strings", string_list)?
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             chain,
         })
     }
+}
+
+/// Appends `,"key":value` (value already JSON) to an object being written.
+fn member(out: &mut String, key: &str, value: &str) {
+    out.push(',');
+    out.push_str(&json::quote(key));
+    out.push(':');
+    out.push_str(value);
+}
+
+/// A JSON array of strings.
+fn strings<T: AsRef<str>>(items: impl Iterator<Item = T>) -> String {
+    let items: Vec<String> = items.map(|s| json::quote(s.as_ref())).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The member `key`; None when it is absent or null, which mean the same.
+fn field<'a>(doc: &'a Json, key: &str) -> Option<&'a Json> {
+    doc.get(key).filter(|v| **v != Json::Null)
+}
+
+/// The member `key` read by `read`, if there; the error names it.
+fn opt<'a, T>(
+    doc: &'a Json,
+    key: &str,
+    what: &str,
+    read: impl FnOnce(&'a Json) -> Option<T>,
+) -> Result<Option<T>, String> {
+    field(doc, key)
+        .map(|v| read(v).ok_or_else(|| format!("its {key} is not {what}")))
+        .transpose()
+}
+
+/// The member `key` read by `read`, which must be there.
+fn req<'a, T>(
+    doc: &'a Json,
+    key: &str,
+    what: &str,
+    read: impl FnOnce(&'a Json) -> Option<T>,
+) -> Result<T, String> {
+    field(doc, key)
+        .and_then(read)
+        .ok_or_else(|| format!("its {key} is missing or not {what}"))
+}
+
+fn string_list(v: &Json) -> Option<Vec<&str>> {
+    v.as_array()?.iter().map(Json::as_str).collect()
 }
 
 fn url(field: &str, v: &str) -> Result<Url, String> {
     Url::parse(v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
 }
 
-/// The stored package, typed; the error says what is wrong with it.
-fn installed(p: WireInstalled) -> Result<Installed, String> {
-    let kind = PackageType::from_name(&p.kind)
-        .ok_or_else(|| format!("its package type '{}' is unknown", p.kind))?;
+/// The stored package (an object), typed; the error says what is wrong
+/// with it.
+fn installed(p: &Json) -> Result<Installed, String> {
+    let string = |key: &str| {
+        field(p, key)
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("its package {key} is missing or not a string"))
+    };
+    let kind = string("type")?;
+    let source = string("url")?;
+    let package_type = PackageType::from_name(kind)
+        .ok_or_else(|| format!("its package type '{kind}' is unknown"))?;
     let verified = || -> Result<Verified, String> {
-        match (p.sha256.clone(), p.size) {
+        let wrong = |key: &str, what: &str| format!("its package {key} is not {what}");
+        let sha256 = field(p, "sha256")
+            .map(|v| v.as_str().ok_or_else(|| wrong("sha256", "a string")))
+            .transpose()?;
+        let size = field(p, "size")
+            .map(|v| v.as_u64().ok_or_else(|| wrong("size", "a whole number")))
+            .transpose()?;
+        match (sha256, size) {
             (Some(sha256), Some(size)) => Ok(Verified {
-                url: url("package url", &p.url)?,
-                sha256,
+                url: url("package url", source)?,
+                sha256: sha256.to_string(),
                 size,
             }),
-            _ => Err(format!("its {} package has no sha256 and size", p.kind)),
+            _ => Err(format!("its {kind} package has no sha256 and size")),
         }
     };
-    let package = match kind {
+    let package = match package_type {
         PackageType::Exec => InstalledPackage::Exec(verified()?),
         PackageType::Deb => InstalledPackage::Deb(verified()?),
         PackageType::Apt => InstalledPackage::Apt {
-            name: p
-                .url
+            name: source
                 .strip_prefix("apt:")
-                .ok_or_else(|| format!("its apt package comes from '{}'", p.url))?
+                .ok_or_else(|| format!("its apt package comes from '{source}'"))?
                 .to_string(),
         },
     };
     Ok(Installed {
-        name: p.name,
-        arch: p.arch,
+        name: string("name")?.to_string(),
+        arch: string("arch")?.to_string(),
         package,
     })
-}
-
-// nanoserde's derives expand to code clippy flags, and take no pub(super).
-#[expect(clippy::question_mark, reason = "nanoserde's derive code")]
-#[expect(unreachable_pub, reason = "nanoserde's derives need plain pub")]
-mod wire {
-    use nanoserde::{DeJson, SerJson};
-
-    /// The receipt as stored: format 1.
-    #[derive(DeJson, SerJson)]
-    pub struct Wire {
-        pub format: u32,
-        pub time: String,
-        pub unix_time: u64,
-        pub via: Option<String>,
-        pub domain: Option<String>,
-        pub server: String,
-        pub bundle_url: String,
-        pub package: Option<WireInstalled>,
-        pub command: Vec<String>,
-        pub reference_from: Option<String>,
-        pub hops: Option<Vec<String>>,
-    }
-
-    #[derive(DeJson, SerJson)]
-    pub struct WireInstalled {
-        pub name: String,
-        pub arch: String,
-        #[nserde(rename = "type")]
-        pub kind: String,
-        pub url: String,
-        pub sha256: Option<String>,
-        pub size: Option<u64>,
-    }
 }
 
 #[cfg(test)]
@@ -346,5 +400,102 @@ mod tests {
         for t in [PackageType::Exec, PackageType::Deb, PackageType::Apt] {
             assert_eq!(PackageType::from_name(t.name()), Some(t));
         }
+    }
+
+    /// Receipts as the nanoserde-derived writer stored them (None left
+    /// out), and with null for None, still read.
+    #[test]
+    fn reads_receipts_written_before() {
+        let full = r#"{"format":1,"time":"2025-03-01T10:00:00Z","unix_time":1740823200,"via":"reference","domain":"example.com","server":"https://cfg.example.com/b","bundle_url":"https://cfg2.example.com/b","package":{"name":"corp","arch":"any","type":"exec","url":"https://cfg2.example.com/corp.sh","sha256":"abababababababababababababababababababababababababababababababab","size":5},"command":["/usr/bin/corp","--enroll \"x\"\n"],"reference_from":"the environment","hops":["file:///media/usb/b.json"]}"#;
+        let r = Receipt::from_json(full.as_bytes()).unwrap();
+        assert_eq!(r.to_json(), full);
+        assert_eq!(r.time, "2025-03-01T10:00:00Z");
+        assert_eq!(r.unix_time, 1740823200);
+        assert_eq!(r.via, Some(Via::Reference));
+        assert_eq!(r.command[1], "--enroll \"x\"\n");
+        assert_eq!(r.chain.as_ref().unwrap().hops.len(), 1);
+        assert_eq!(
+            r.package.as_ref().unwrap().package.verified().unwrap().size,
+            5
+        );
+
+        let bare = r#"{"format":1,"time":"2024-01-01T00:00:00Z","unix_time":1704067200,"server":"https://a.example/","bundle_url":"https://a.example/b","command":["/x"]}"#;
+        let r = Receipt::from_json(bare.as_bytes()).unwrap();
+        assert_eq!(r.to_json(), bare);
+        assert_eq!(
+            (r.via, &r.domain, &r.package, &r.chain),
+            (None, &None, &None, &None)
+        );
+        let nulls = bare.replace(
+            "\"command\"",
+            "\"via\":null,\"domain\":null,\"package\":null,\"reference_from\":null,\"hops\":null,\"command\"",
+        );
+        assert_eq!(Receipt::from_json(nulls.as_bytes()).unwrap(), r);
+
+        let apt = r#"{"format":1,"time":"2024-01-01T00:00:00Z","unix_time":1704067200,"via":"dns","server":"https://a.example/","bundle_url":"https://a.example/b","package":{"name":"c","arch":"any","type":"apt","url":"apt:corp"},"command":["/x"]}"#;
+        let r = Receipt::from_json(apt.as_bytes()).unwrap();
+        assert_eq!(r.to_json(), apt);
+        assert_eq!(
+            r.package.unwrap().package,
+            InstalledPackage::Apt {
+                name: "corp".into()
+            }
+        );
+    }
+
+    #[test]
+    fn damage_is_named() {
+        let bare = r#"{"format":1,"time":"2024-01-01T00:00:00Z","unix_time":1704067200,"server":"https://a.example/","bundle_url":"https://a.example/b","command":["/x"]}"#;
+        let err = |from: &str, to: &str| {
+            let text = bare.replace(from, to);
+            assert_ne!(text, bare, "{from}");
+            Receipt::from_json(text.as_bytes()).unwrap_err()
+        };
+        assert_eq!(err("\"format\":1", "\"format\":2"), "it is format 2, not 1");
+        assert_eq!(
+            err("\"time\":\"2024-01-01T00:00:00Z\",", ""),
+            "its time is missing or not a string"
+        );
+        assert_eq!(
+            err("1704067200", "\"1704067200\""),
+            "its unix_time is missing or not a whole number"
+        );
+        assert!(
+            err("https://a.example/\"", "x\"").starts_with("its server 'x' is not a URL ("),
+            "{}",
+            err("https://a.example/\"", "x\"")
+        );
+        assert_eq!(
+            err("[\"/x\"]", "[1]"),
+            "its command is missing or not a list of strings"
+        );
+        assert_eq!(
+            err("\"command\"", "\"via\":\"usb\",\"command\""),
+            "its via 'usb' is unknown"
+        );
+        assert_eq!(
+            err("\"command\"", "\"domain\":7,\"command\""),
+            "its domain is not a string"
+        );
+        assert_eq!(
+            err("\"command\"", "\"package\":[],\"command\""),
+            "its package is not an object"
+        );
+        assert_eq!(
+            err(
+                "\"command\"",
+                "\"package\":{\"name\":\"c\",\"type\":\"apt\",\"url\":\"apt:c\"},\"command\""
+            ),
+            "its package arch is missing or not a string"
+        );
+        assert!(err("{", "[").starts_with("it is not valid JSON ("));
+        assert_eq!(
+            Receipt::from_json(b"[]").unwrap_err(),
+            "it is an array, not a JSON object"
+        );
+        assert_eq!(
+            Receipt::from_json(b"\xff").unwrap_err(),
+            "it is not UTF-8 text"
+        );
     }
 }
