@@ -1,7 +1,10 @@
 //! A strict, bounded JSON reader: RFC 8259 exactly, into a tree of values.
 //!
-//! Written by hand, not taken from a crate: nanoserde 0.2.1, which reads the
-//! bundle today, panics on some malformed input (`unimplemented!` in
+//! It reads every JSON document preconf takes in: link documents, bundles,
+//! the receipt and the storage.
+//!
+//! Written by hand, not taken from a crate: nanoserde 0.2.1, which read the
+//! bundle and the receipt before it, panics on some malformed input (`unimplemented!` in
 //! `whole_field` when an unknown field's value starts with `,` `:` `]` `}`
 //! or is cut off, as in `{"zzz": }`) and loops forever on other input
 //! (`{"format":1,"configuratator":{{`); the well-known alternatives are large
@@ -76,7 +79,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
 }
 
 /// `s` as a JSON string, quotes included: what a writer of our own
-/// documents (the storage) needs, and all it needs.
+/// documents (the receipt, the storage) needs, and all it needs.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
