@@ -224,16 +224,7 @@ impl Store {
         let dir = self.storage.path.parent().unwrap_or(Path::new("/"));
         crate::state::files::private_dir(dir)
             .and_then(|()| self.storage.write(&self.stored))
-            .map_err(|e| {
-                Error::new(
-                    Step::State,
-                    Exit::CantCreat,
-                    format!(
-                        "cannot write {}: {e}; check --state-dir and free space.",
-                        self.storage.path.display()
-                    ),
-                )
-            })
+            .map_err(|e| crate::state::cannot_write(&self.storage.path, &e))
     }
 }
 
@@ -241,16 +232,9 @@ impl Store {
 /// the run goes on with an empty store.
 fn read_storage(storage: &Storage) -> Result<Stored> {
     let path = &storage.path;
-    let read = storage.read().map_err(|e| {
-        Error::new(
-            Step::State,
-            Exit::IoErr,
-            format!(
-                "cannot read {}: {e}; check the state directory (--state-dir).",
-                path.display()
-            ),
-        )
-    })?;
+    let read = storage
+        .read()
+        .map_err(|e| crate::state::cannot_read(path, &e))?;
     Ok(match read {
         storage::Read::Missing => Stored::default(),
         storage::Read::Whole(s) => s,

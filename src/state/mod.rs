@@ -68,16 +68,7 @@ impl State {
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = files::read_limited(&path, MAX_RECEIPT).map_err(|e| {
-            Error::new(
-                Step::State,
-                Exit::IoErr,
-                format!(
-                    "cannot read {}: {e}; check the state directory (--state-dir).",
-                    path.display()
-                ),
-            )
-        })?;
+        let bytes = files::read_limited(&path, MAX_RECEIPT).map_err(|e| cannot_read(&path, &e))?;
         Receipt::from_json(&bytes).map(Some).map_err(|why| {
             Error::new(
                 Step::State,
@@ -170,7 +161,18 @@ impl State {
     }
 }
 
-fn cannot_write(path: &Path, e: &io::Error) -> Error {
+pub(crate) fn cannot_read(path: &Path, e: &io::Error) -> Error {
+    Error::new(
+        Step::State,
+        Exit::IoErr,
+        format!(
+            "cannot read {}: {e}; check the state directory (--state-dir).",
+            path.display()
+        ),
+    )
+}
+
+pub(crate) fn cannot_write(path: &Path, e: &io::Error) -> Error {
     Error::new(
         Step::State,
         Exit::CantCreat,
