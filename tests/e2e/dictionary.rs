@@ -830,7 +830,7 @@ fn the_dictionary_reaches_the_configurator() {
     // Trust from the dictionary alone: no --ca.
     let ca = lab.file("anchors/server-ca.pem", lab.server_ca.pem().as_bytes());
     let cfg = lab.file("agent.cfg", b"agent=1\n");
-    let mut c = Command::new(bin());
+    let mut c = command();
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env(
