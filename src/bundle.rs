@@ -11,7 +11,7 @@
 use url::Url;
 
 use crate::json::{self, Json};
-use crate::net::http::check_url;
+use crate::net::http::{check_url, parse_url};
 use crate::settings::Value;
 use crate::state::PackageType;
 use crate::state::files::InRoot;
@@ -376,44 +376,6 @@ fn config_url(u: String) -> Result<String, String> {
         ));
     }
     Ok(u)
-}
-
-/// Parses `text` as a URL, relative to `base` if given, refusing a host
-/// with non-ASCII in it (written so or percent-encoded) before the parser
-/// reaches it. The parser would hand such a host to IDNA, whose no-Unicode
-/// back end in this binary refuses it anyway, but only after asserting (in
-/// debug builds, such as the fuzzer's) that no ASCII capital comes just
-/// before it. No bundle needs such a host.
-fn parse_url(base: Option<&Url>, text: &str) -> Result<Url, url::ParseError> {
-    let parser = || Url::options().base_url(base);
-    // The copy has the text's structure, with `%25` for whatever is not
-    // ASCII: in a host that is an escaped `%`, which no host may hold, so
-    // the copy parses only if the text's host is plain ASCII.
-    parser().parse(&non_ascii_as_percent(text))?;
-    parser().parse(text)
-}
-
-/// `text` with each non-ASCII character and each escape of a non-ASCII
-/// byte (`%80` to `%FF`) written `%25`. Tabs and newlines go first, as
-/// the URL parser drops them, so `%\tC3` is seen as the escape it is.
-fn non_ascii_as_percent(text: &str) -> String {
-    let text = text.replace(['\t', '\n', '\r'], "");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(c) = rest.chars().next() {
-        let b = rest.as_bytes();
-        let high_escape = c == '%'
-            && b.get(1).is_some_and(|h| b"89abcdefABCDEF".contains(h))
-            && b.get(2).is_some_and(u8::is_ascii_hexdigit);
-        let len = if high_escape { 3 } else { c.len_utf8() };
-        if c.is_ascii() && !high_escape {
-            out.push(c);
-        } else {
-            out.push_str("%25");
-        }
-        rest = &rest[len..];
-    }
-    out
 }
 
 fn certificate(c: &Node) -> Result<Certificate, String> {

@@ -75,6 +75,7 @@ pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome
         domain: domain.map(str::to_string),
         chain: None,
     };
+    let s = &run::take_properties(s, store, &fetched)?;
     run::provision(s, store, &state, &http, &fetched, found, device_id)
 }
 

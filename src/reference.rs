@@ -4,6 +4,8 @@
 //! configurator may hand over the next reference in its `properties`; the
 //! run follows it, up to `prm.reference.max.hops`, and stops at a loop.
 
+use std::net::SocketAddr;
+
 use url::Url;
 
 use crate::ask::Person;
@@ -48,6 +50,9 @@ pub(crate) fn follow(
     // The login goes to the first reference's server alone: a server
     // further down a chain was named by a bundle, not by the device.
     let login_origin = next.origin();
+    // Host names of references are looked up like any other: `--dns`, else
+    // resolv.conf. A reference by address never asks.
+    let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?.addrs;
     loop {
         enter(&mut chain, &next, s.max_hops)?;
         let may_log_in = next.origin() == login_origin;
@@ -56,13 +61,15 @@ pub(crate) fn follow(
             &tls,
             device_id.as_deref(),
             (&next, may_log_in),
+            &nameservers,
             &mut asker,
             &mut person,
         )?;
-        let handed_on = handed_on(&fetched, s.insecure_http)?;
-        // The bundle's properties join the stored provider before anything
-        // else: the next hop, or the configurator, sees the new dictionary.
+        // The bundle's properties are checked, and join the stored
+        // provider, before anything else: the next hop, or the
+        // configurator, sees the new dictionary.
         s = take_properties(&s, store, &fetched)?;
+        let handed_on = handed_on(&fetched);
         if fetched.bundle.configurator.is_some() || s.start_command.is_some() {
             let found = Found {
                 via: Via::Reference,
@@ -137,21 +144,15 @@ fn hop(
     tls: &Tls,
     device_id: Option<&str>,
     (url, may_log_in): (&Url, bool),
+    nameservers: &[SocketAddr],
     asker: &mut Asker,
     person: &mut Person,
 ) -> Result<(Http, Fetched)> {
-    if url.scheme() == "http" && !s.insecure_http {
-        return Err(Error::new(
-            Step::Reference,
-            Exit::DataErr,
-            format!(
-                "{url} is plain http, and prm.insecure.http is not set; ask your IT admin for an https reference."
-            ),
-        ));
-    }
-    let dns = dns(s)?;
+    let dns = Dns::new(nameservers.to_vec(), s.io_timeout.min(DNS_TIMEOUT));
     let config = tls.config.clone();
-    let http = if url.scheme() == "http" {
+    // The client, not this step, holds the rule: plain http only when the
+    // device allows it, whatever a bundle names.
+    let http = if s.insecure_http {
         Http::allowing_plain_http(config, dns, s.io_timeout, device_id)
     } else {
         Http::new(config, dns, s.io_timeout, device_id)
@@ -184,38 +185,19 @@ fn with_spid(url: &Url, spid: Option<&str>) -> Url {
     out
 }
 
-/// Host names of references are looked up like any other: `--dns`, else
-/// resolv.conf. A reference by address never asks.
-fn dns(s: &Settings) -> Result<Dns> {
-    let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?;
-    Ok(Dns::new(nameservers.addrs, s.io_timeout.min(DNS_TIMEOUT)))
-}
-
 /// The next reference a bundle hands on in its `properties`, checked as
 /// any reference is. It is followed even when a higher provider (the
-/// command line) names another: that one is where this chain began.
-fn handed_on(fetched: &Fetched, insecure_http: bool) -> Result<Option<Url>> {
+/// The next reference a bundle hands on in its `properties`, already
+/// checked by `take_properties` as any reference is. It is followed even
+/// when a higher provider (the command line) names another: that one is
+/// where this chain began.
+fn handed_on(fetched: &Fetched) -> Option<Url> {
     let name = Key::Reference.name();
-    let Some((_, value)) = fetched
+    let (_, value) = fetched
         .bundle
         .properties
         .iter()
         .rev()
-        .find(|(n, _)| n == name)
-    else {
-        return Ok(None);
-    };
-    crate::settings::check_value(name, value, insecure_http)
-        .and_then(|()| crate::settings::reference_value(value))
-        .map(Some)
-        .map_err(|why| {
-        Error::new(
-            Step::Bundle,
-            Exit::DataErr,
-            format!(
-                "the bundle from {} hands on a provisioning.reference that {why}; ask your IT admin to fix it.",
-                fetched.url
-            ),
-        )
-    })
+        .find(|(n, _)| n == name)?;
+    crate::settings::reference_value(value).ok()
 }

@@ -107,6 +107,7 @@ pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
         domain: source.domain().map(str::to_string),
         chain: None,
     };
+    let s = &take_properties(s, store, &fetched)?;
     provision(
         s,
         store,
@@ -187,7 +188,8 @@ fn names(properties: &[&(String, settings::Value)]) -> String {
 }
 
 /// Steps 7 to 9, from a fetched bundle: whatever found the bundle, the
-/// rest of a run is the same.
+/// rest of a run is the same. `s` already holds the bundle's properties
+/// (`take_properties`).
 pub(crate) fn provision(
     s: &Settings,
     store: &mut Store,
@@ -197,11 +199,6 @@ pub(crate) fn provision(
     found: Found,
     device_id: Option<&str>,
 ) -> Result<Outcome> {
-    let s = &match found.via {
-        // The chain took them at each hop.
-        Via::Reference => s.clone(),
-        _ => take_properties(s, store, fetched)?,
-    };
     // props.txt counts as loaded once a run got this far with it: an
     // earlier failure leaves it to the next run.
     store.keep_file()?;

@@ -17,7 +17,7 @@ use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
 use crate::download::{self, Staged};
 use crate::error::{Error, Exit, Result, Step};
 use crate::fetch::Fetched;
-use crate::net::http::Http;
+use crate::net::http::{Http, parse_url};
 use crate::report::say;
 use crate::state::{Installed, InstalledPackage, State};
 
@@ -67,7 +67,7 @@ fn download_file(
     http: &Http,
     state: &State,
 ) -> Result<Staged> {
-    let url = fetched.url.join(&file.url).map_err(|e| {
+    let url = parse_url(Some(&fetched.url), &file.url).map_err(|e| {
         Error::new(
             Step::Bundle,
             Exit::DataErr,

@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::bundle::Launch;
 use crate::error::{Error, Exit, Result, Step};
-use crate::net::http::check_url;
+use crate::net::http::{check_url, parse_url};
 use crate::net::tls::Trust;
 use crate::state::files::InRoot;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
@@ -301,6 +301,22 @@ impl Provider {
             _ => Exit::Config,
         }
     }
+
+    /// The error for its entry `e`: the key, value, this provider and line.
+    fn refused(&self, e: &Entry, why: &str) -> Error {
+        let p = self;
+        let at = e.at.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
+        let name = e.name.as_str();
+        let value = match &e.value {
+            Value::Text(_) if !is_secret(name) => format!(" '{}'", e.value.shown(name)),
+            _ => String::new(),
+        };
+        Error::new(
+            Step::Settings,
+            p.exit(),
+            format!("{name}{value} from {p}{at} {why}."),
+        )
+    }
 }
 
 impl fmt::Display for Provider {
@@ -351,27 +367,11 @@ impl Layer {
         for e in &self.entries {
             if let Name::Known(key) = e.name {
                 if !self.provider.may_set(key.scope()) {
-                    return Err(self.bad(e, key.scope().refusal()));
+                    return Err(self.provider.refused(e, key.scope().refusal()));
                 }
             }
         }
         Ok(())
-    }
-
-    /// The error for entry `e`: its key, value, provider and line.
-    fn bad(&self, e: &Entry, why: &str) -> Error {
-        let p = &self.provider;
-        let at = e.at.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
-        let name = e.name.as_str();
-        let value = match &e.value {
-            Value::Text(_) if !is_secret(name) => format!(" '{}'", e.value.shown(name)),
-            _ => String::new(),
-        };
-        Error::new(
-            Step::Settings,
-            p.exit(),
-            format!("{name}{value} from {p}{at} {why}."),
-        )
     }
 }
 
@@ -404,13 +404,8 @@ impl Dictionary {
             return Ok(());
         };
         for e in entries {
-            key.set(s, &e.value).map_err(|why| {
-                let layer = Layer {
-                    provider: provider.clone(),
-                    entries: Vec::new(),
-                };
-                layer.bad(e, &why)
-            })?;
+            key.set(s, &e.value)
+                .map_err(|why| provider.refused(e, &why))?;
         }
         Ok(())
     }
@@ -651,7 +646,7 @@ fn nameserver(v: &Value) -> Result<SocketAddr, String> {
 }
 
 fn https_url(v: &Value) -> Result<Url, String> {
-    let url = Url::parse(v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
+    let url = parse_url(None, v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
     check_url(&url)?;
     Ok(url)
 }
@@ -666,7 +661,7 @@ fn seconds(v: &Value) -> Result<Duration, String> {
 /// https, file or http (which `from_dictionary` allows only with
 /// prm.insecure.http); never a login in the URL.
 fn reference(v: &Value) -> Result<Url, String> {
-    let url = Url::parse(v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
+    let url = parse_url(None, v.text()?).map_err(|e| format!("is not a URL: {e}"))?;
     match url.scheme() {
         "https" => check_url(&url)?,
         "file" if url.to_file_path().is_ok() => {}

@@ -3,6 +3,7 @@
 
 use crate::clock;
 use crate::json::{self, Json};
+use crate::net::http::parse_url;
 use url::Url;
 
 /// The receipt as stored: format 1, one line of compact JSON; a field that
@@ -314,7 +315,7 @@ fn string_list(v: &Json) -> Option<Vec<&str>> {
 }
 
 fn url(field: &str, v: &str) -> Result<Url, String> {
-    Url::parse(v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
+    parse_url(None, v).map_err(|e| format!("its {field} '{v}' is not a URL ({e})"))
 }
 
 /// The stored package (an object), typed; the error says what is wrong
