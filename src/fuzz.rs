@@ -197,8 +197,9 @@ fn is_property_name(name: &str) -> bool {
 }
 
 /// The dictionary's readers of outside text: props.txt and settings files
-/// (from the vendor or a removable medium), the storage file (from a disk
-/// that may have failed), and the `prm.media.dirs` pattern matcher. No
+/// (from the vendor or a removable medium), the storage file and the
+/// receipt (from a disk that may have failed), and the `prm.media.dirs`
+/// pattern matcher. No
 /// panic, no hang; what is accepted keeps its promises.
 pub fn props(data: &[u8]) {
     use crate::settings::text::{self, Name};
@@ -226,5 +227,9 @@ pub fn props(data: &[u8]) {
         if let Ok(stored) = stored {
             assert_eq!(storage::decode(&storage::encode(&stored)), Ok(stored));
         }
+    }
+    if let Ok(receipt) = crate::state::Receipt::from_json(data) {
+        let again = crate::state::Receipt::from_json(receipt.to_json().as_bytes());
+        assert_eq!(again, Ok(receipt));
     }
 }

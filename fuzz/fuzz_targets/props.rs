@@ -1,5 +1,6 @@
 //! The provisioning dictionary's text readers (src/settings/text.rs), the
-//! storage file (src/state/storage.rs) and the media pattern matcher: no
+//! storage file (src/state/storage.rs), the receipt (src/state/receipt.rs)
+//! and the media pattern matcher: no
 //! panic, no hang, and what is accepted reads back the same.
 
 #![no_main]
