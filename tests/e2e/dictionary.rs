@@ -333,10 +333,18 @@ fn props_edits_the_storage_and_masks_secrets() {
     let lab = Lab::new();
     stored_set(&lab, "provisioning.spid=DEV-1");
     let secret = lab.file("secret", b"s3cr3t");
-    stored_set(
-        &lab,
-        &format!("provisioning.rsh.secret@{}", secret.display()),
+    let mut c = preconf(&lab, &["props", "set"]);
+    c.arg(format!("provisioning.rsh.secret@{}", secret.display()));
+    let set = Run::of(c);
+    assert!(!set.ok().stderr.contains("s3cr3t") && !set.stdout.contains("s3cr3t"));
+    // Only the storage (0600, base64) holds it.
+    let stored = lab.state().join("storage");
+    assert_eq!(files_holding(&lab.root(), b"s3cr3t"), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_holding(&lab.root(), b"czNjcjN0"),
+        std::slice::from_ref(&stored)
     );
+    assert_eq!(mode(&stored), 0o600);
     let get = |key: &str| {
         let mut c = preconf(&lab, &["props", "get", key]);
         c.stdin(Stdio::null());
@@ -865,6 +873,15 @@ fn the_dictionary_reaches_the_configurator() {
         "{handoff}"
     );
     assert_eq!(read(&config), "agent=1\n");
+    // The secret is in agent.config (0600) and the storage's copy of
+    // nothing else: not in any message, the environment or another file.
+    assert_eq!(mode(&config), 0o600);
+    assert!(!run.stderr.contains("agent=1") && !run.stdout.contains("agent=1"));
+    assert!(!handoff.contains("agent=1"), "{handoff}");
+    assert_eq!(
+        files_holding(&lab.root(), b"agent=1"),
+        std::slice::from_ref(&config)
+    );
 
     // Provisioned: not again, unless prm.reprovision.onstart says so.
     let again = |more: &[&str]| {
@@ -883,6 +900,20 @@ fn the_dictionary_reaches_the_configurator() {
     again(&["--set", "prm.reprovision.onstart=true"])
         .ok()
         .says("reference: hop 1");
+}
+
+/// Every file below `dir` whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(files_holding(&p, needle));
+        } else if read_bytes(&p).windows(needle.len()).any(|w| w == needle) {
+            found.push(p);
+        }
+    }
+    found
 }
 
 fn mode(p: &Path) -> u32 {
