@@ -73,38 +73,9 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
 
     let mut file_to_keep = None;
     if providers.file {
-        let path = root.join(FILES_DIR).join("props.txt");
-        match &stored.file {
-            Some(copy) if providers.file_once => others.push(Layer {
-                provider: Provider::File {
-                    path: PathBuf::from(&copy.path),
-                    loaded: Some(copy.time.clone()),
-                },
-                entries: kept_entries(&copy.entries, &storage.path)?,
-            }),
-            _ => {
-                if let Some(layer) = props_txt(
-                    &path,
-                    Provider::File {
-                        path: path.clone(),
-                        loaded: None,
-                    },
-                )? {
-                    if providers.file_once {
-                        file_to_keep = Some(FileCopy {
-                            path: path.display().to_string(),
-                            time: clock::rfc3339(clock::unix_now()),
-                            entries: layer
-                                .entries
-                                .iter()
-                                .map(|e| (e.name.as_str().to_string(), e.value.clone()))
-                                .collect(),
-                        });
-                    }
-                    others.push(layer);
-                }
-            }
-        }
+        let (layer, copy) = props_file(&root, &stored, providers.file_once, &storage.path)?;
+        others.extend(layer);
+        file_to_keep = copy;
         others.extend(media(&root, &providers.media)?);
     }
     if providers.env {
@@ -122,6 +93,44 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
     };
     let settings = store.merge()?;
     Ok(Loaded { settings, store })
+}
+
+/// The factory's props.txt: the storage's copy once a run provisioned
+/// with it (prm.file.load.once), else the file, with the copy to keep.
+fn props_file(
+    root: &Path,
+    stored: &Stored,
+    once: bool,
+    storage: &Path,
+) -> Result<(Option<Layer>, Option<FileCopy>)> {
+    if let Some(copy) = stored.file.as_ref().filter(|_| once) {
+        let layer = Layer {
+            provider: Provider::File {
+                path: PathBuf::from(&copy.path),
+                loaded: Some(copy.time.clone()),
+            },
+            entries: kept_entries(&copy.entries, storage)?,
+        };
+        return Ok((Some(layer), None));
+    }
+    let path = root.join(FILES_DIR).join("props.txt");
+    let provider = Provider::File {
+        path: path.clone(),
+        loaded: None,
+    };
+    let Some(layer) = props_txt(&path, provider)? else {
+        return Ok((None, None));
+    };
+    let copy = once.then(|| FileCopy {
+        path: path.display().to_string(),
+        time: clock::rfc3339(clock::unix_now()),
+        entries: layer
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str().to_string(), e.value.clone()))
+            .collect(),
+    });
+    Ok((Some(layer), copy))
 }
 
 impl Store {
