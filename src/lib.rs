@@ -33,6 +33,7 @@ mod handoff;
 mod install;
 mod json;
 mod link;
+mod listen;
 mod net;
 mod open;
 mod props;

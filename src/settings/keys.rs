@@ -112,4 +112,46 @@ keys! {
     EnvPush "prm.env.provider.push.starting.with" One("PREFIX") Boot GROUP_PROVIDERS
         "Also take every environment variable whose key starts with PREFIX (MBS_STORAGE_ROOT is mbs.storage.root); '*' takes them all, see the README first."
         |s, v| s.providers.push = Some(plain(v)?.to_string());
+    HttpAllowed "prm.http.provider.allowed" Switch Device GROUP_LISTEN
+        "Serve POST /rminit in preconf listen [default: true]."
+        |s, v| s.listen.allowed = switch(v)?;
+    HttpSecure "prm.http.provider.secure" Switch Device GROUP_LISTEN
+        "Serve /rminit over HTTPS only, with prm.http.provider.cert and .key; false serves plain http, which anyone on the way can read [default: true]."
+        |s, v| s.listen.secure = switch(v)?;
+    HttpAddress "prm.http.provider.address" One("IP") Device GROUP_LISTEN
+        "Listen for pushes on this address [default: 0.0.0.0, every IPv4 address]."
+        |s, v| s.listen.address = ip(v)?;
+    HttpPort "prm.http.provider.port" One("PORT") Device GROUP_LISTEN
+        "Listen for pushes on this TCP port [default: 8080]."
+        |s, v| s.listen.port = port(v)?;
+    HttpCert "prm.http.provider.cert" One("PEM") Device GROUP_LISTEN
+        "The device's certificate (chain) for the HTTPS push endpoint [default: --client-cert]."
+        |s, v| s.listen.cert = Some(path(v)?);
+    HttpKey "prm.http.provider.key" One("PEM") Device GROUP_LISTEN
+        "Private key of prm.http.provider.cert [default: --client-key]."
+        |s, v| s.listen.key = Some(path(v)?);
+    RequireAuth "prm.require.auth" Switch Device GROUP_LISTEN
+        "Require prm.push.user and its password on every push; false lets anyone who reaches the port provision this device: see the README [default: true]."
+        |s, v| s.listen.require_auth = switch(v)?;
+    PushUser "prm.push.user" One("NAME") Device GROUP_LISTEN
+        "The login a push must give [default: admin]."
+        |s, v| s.listen.user = plain(v)?.to_string();
+    PushPasswordHash "prm.push.password.hash" One("HASH") Device GROUP_LISTEN
+        "The push password, as a salted PBKDF2 hash: set it with preconf props set-push-password. Secret."
+        |s, v| s.listen.password = Some(password_hash(v)?);
+    ListenAfterRun "prm.listen.after.run" Switch Device GROUP_LISTEN
+        "Keep listening after a pushed run has installed the configurator, which then runs beside preconf listen [default: false]."
+        |s, v| s.listen.after_run = switch(v)?;
+    MulticastHost "mbs.multicast.host" One("IP") Device GROUP_LISTEN
+        "The IPv4 multicast group preconf listen answers discovery probes on [default: 225.0.0.0]."
+        |s, v| s.listen.group = multicast(v)?;
+    MulticastPort "mbs.multicast.port" One("PORT") Device GROUP_LISTEN
+        "The UDP port of discovery probes; 0 turns discovery off [default: 7777]."
+        |s, v| s.listen.group_port = port_or_off(v)?;
+    PrvLog "prm.prv.log" One("URL") Server GROUP_LISTEN
+        "Report each run's progress to this https URL, as JSON lines (see the README) [default: the bundle's report_url]."
+        |s, v| s.prv_log = Some(https_url(v)?);
+    RemoteDebug "prm.remote.debug" Switch Server GROUP_LISTEN
+        "Also report every step line to prm.prv.log [default: false]."
+        |s, v| s.remote_debug = switch(v)?;
 }

@@ -16,7 +16,7 @@ pub(crate) mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use url::Url;
 
 use crate::bundle::Launch;
 use crate::error::{Error, Exit, Result, Step};
+use crate::listen::auth::PasswordHash;
 use crate::net::http::{check_url, parse_url};
 use crate::net::tls::Trust;
 use crate::state::files::InRoot;
@@ -42,6 +43,8 @@ const GROUP_LIMITS: &str = "Limits";
 const GROUP_DICT: &str = "The provisioning dictionary (set with --set KEY=VALUE)";
 const GROUP_PROVIDERS: &str =
     "Which providers are read (--set, settings files or factory defaults only)";
+const GROUP_LISTEN: &str =
+    "preconf listen: pushes, discovery and the progress log (--set KEY=VALUE)";
 
 /// Expands the key table (`keys.rs`) into [`Key`] and its setters.
 macro_rules! keys {
@@ -212,6 +215,11 @@ pub(crate) fn is_secret(name: &str) -> bool {
 pub(crate) enum Provider {
     /// Flags and `--set`.
     CommandLine,
+    /// What a backend pushed to `preconf listen` (`POST /rminit`), kept in
+    /// the state directory until a later push changes it.
+    Push {
+        path: PathBuf,
+    },
     /// `PROVISIONING_SPID`-style variables.
     Environment,
     /// The storage in the state directory: `props set`, a bundle's
@@ -243,6 +251,7 @@ impl Provider {
     pub(crate) fn rank(&self) -> i32 {
         match self {
             Provider::CommandLine => 1000,
+            Provider::Push { .. } => 950,
             Provider::Environment => 900,
             Provider::Stored { .. } => 800,
             // A later medium wins over an earlier one, as files do.
@@ -257,6 +266,7 @@ impl Provider {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Provider::CommandLine => "command-line",
+            Provider::Push { .. } => "push",
             Provider::Environment => "environment",
             Provider::Stored { .. } => "stored",
             Provider::Media { .. } => "media",
@@ -270,6 +280,7 @@ impl Provider {
     pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Provider::Stored { path }
+            | Provider::Push { path }
             | Provider::Media { path, .. }
             | Provider::File { path, .. }
             | Provider::Settings { path, .. } => Some(path),
@@ -284,9 +295,9 @@ impl Provider {
                 self,
                 Provider::CommandLine | Provider::Settings { .. } | Provider::Factory
             ),
-            // A medium anyone may plug in carries what a server may hand
-            // over, never the device's own settings.
-            Scope::Device => !matches!(self, Provider::Media { .. }),
+            // A medium anyone may plug in, and a backend's push, carry
+            // what a server may hand over, never the device's own settings.
+            Scope::Device => !matches!(self, Provider::Media { .. } | Provider::Push { .. }),
             Scope::Server => true,
             // The storage counts its own changes; `props set` refuses it.
             Scope::Kept => matches!(self, Provider::Stored { .. }),
@@ -433,6 +444,24 @@ pub(crate) struct Providers {
     pub(crate) push: Option<String>,
 }
 
+/// `preconf listen`: the push endpoint and multicast discovery.
+#[derive(Debug, Clone)]
+pub(crate) struct Listen {
+    pub(crate) allowed: bool,
+    pub(crate) secure: bool,
+    pub(crate) address: IpAddr,
+    pub(crate) port: u16,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) require_auth: bool,
+    pub(crate) user: String,
+    pub(crate) password: Option<PasswordHash>,
+    pub(crate) after_run: bool,
+    pub(crate) group: Ipv4Addr,
+    /// 0: no discovery.
+    pub(crate) group_port: u16,
+}
+
 /// Everything a run needs to know, typed and checked.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -468,6 +497,13 @@ pub(crate) struct Settings {
     pub(crate) insecure_http: bool,
     pub(crate) max_hops: usize,
     pub(crate) providers: Providers,
+    pub(crate) listen: Listen,
+    /// `prm.prv.log`: where progress events go.
+    pub(crate) prv_log: Option<Url>,
+    pub(crate) remote_debug: bool,
+    /// Not a key: `preconf listen` that goes on listening starts the
+    /// configurator beside itself rather than in its place.
+    pub(crate) spawn_handoff: bool,
 }
 
 pub(crate) const DEFAULT_SERVICE: &str = "_maemo_autoconf._tcp";
@@ -509,6 +545,23 @@ impl Default for Settings {
                 env: true,
                 push: None,
             },
+            listen: Listen {
+                allowed: true,
+                secure: true,
+                address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                port: 8080,
+                cert: None,
+                key: None,
+                require_auth: true,
+                user: "admin".to_string(),
+                password: None,
+                after_run: false,
+                group: Ipv4Addr::new(225, 0, 0, 0),
+                group_port: 7777,
+            },
+            prv_log: None,
+            remote_debug: false,
+            spawn_handoff: false,
         }
     }
 }
@@ -555,6 +608,14 @@ impl Settings {
     /// Whom the run trusts: the CAs built in, the named ones, those of
     /// the dictionary, perhaps the system's, and the device's own
     /// certificate.
+    /// The certificate and key the HTTPS push endpoint presents: its own,
+    /// else the device's client certificate.
+    pub(crate) fn listen_identity(&self) -> Option<(PathBuf, PathBuf)> {
+        let cert = self.listen.cert.clone().or(self.client_cert.clone())?;
+        let key = self.listen.key.clone().or(self.client_key.clone())?;
+        Some((cert, key))
+    }
+
     pub(crate) fn trust(&self) -> Trust {
         Trust {
             embedded: factory::CAS,
@@ -691,6 +752,36 @@ fn command(v: &Value) -> Result<Launch, String> {
     })
 }
 
+fn ip(v: &Value) -> Result<IpAddr, String> {
+    v.text()?
+        .parse()
+        .map_err(|_| "is not an IP address".to_string())
+}
+
+fn port(v: &Value) -> Result<u16, String> {
+    match port_or_off(v)? {
+        0 => Err("is not a port from 1 to 65535".into()),
+        p => Ok(p),
+    }
+}
+
+fn port_or_off(v: &Value) -> Result<u16, String> {
+    v.text()?
+        .parse()
+        .map_err(|_| "is not a port from 0 to 65535".to_string())
+}
+
+fn multicast(v: &Value) -> Result<Ipv4Addr, String> {
+    match v.text()?.parse::<Ipv4Addr>() {
+        Ok(ip) if ip.is_multicast() => Ok(ip),
+        _ => Err("is not an IPv4 multicast address (224.0.0.0 to 239.255.255.255)".into()),
+    }
+}
+
+fn password_hash(v: &Value) -> Result<PasswordHash, String> {
+    PasswordHash::parse(v.text()?)
+}
+
 fn count(v: &Value) -> Result<u64, String> {
     v.text()?
         .parse()
@@ -804,6 +895,14 @@ mod tests {
                     Key::StartBundle => "/usr/bin/corp --enroll",
                     Key::DeviceId | Key::AgentConfig | Key::RshSecret | Key::RootX509 => "x",
                     Key::EnvPush => "mbs",
+                    Key::HttpAddress => "127.0.0.1",
+                    Key::HttpPort | Key::MulticastPort => "8080",
+                    Key::MulticastHost => "225.0.0.0",
+                    Key::PushUser => "ops",
+                    Key::PrvLog => "https://log.example.com/prv",
+                    Key::PushPasswordHash => {
+                        "pbkdf2-sha256$1000$c2FsdHNhbHRzYWx0c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+                    }
                     Key::Service => "_corp._tcp",
                     _ => "/abs/path",
                 },

@@ -25,6 +25,8 @@ const MAX_BINARY: u64 = 256 * 1024;
 const MAX_BINARY_TOTAL: u64 = 1024 * 1024;
 /// Directories `prm.media.dirs` may expand to: removable media, not a tree.
 const MAX_MEDIA: usize = 32;
+/// The push provider's file in the state directory.
+pub(crate) const PUSHED: &str = "pushed";
 
 /// The dictionary of a run, and what it needs to change the stored
 /// provider later.
@@ -68,6 +70,7 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
         early.apply(*key, &mut boot)?;
     }
     let storage = Storage::new(&boot.state_dir());
+    others.extend(push_layer(&boot.state_dir())?);
     let providers = boot.providers;
     let stored = read_storage(&storage)?;
 
@@ -253,12 +256,25 @@ fn read_storage(storage: &Storage) -> Result<Stored> {
                 Err(e) => format!("could not be moved aside ({e})"),
             };
             eprintln!(
-                "preconf: warning: the storage {} is damaged ({why}); it was {aside}, and preconf starts from an empty one.",
+                "preconf: warning: {} is damaged ({why}); it was {aside}, and preconf starts from an empty one.",
                 path.display()
             );
             Stored::default()
         }
     })
+}
+
+/// What a backend last pushed to `preconf listen`, if anything.
+fn push_layer(state_dir: &Path) -> Result<Option<Layer>> {
+    let file = Storage::at(state_dir.join(PUSHED));
+    let pushed = read_storage(&file)?;
+    if pushed.entries.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Layer {
+        entries: kept_entries(&pushed.entries, &file.path)?,
+        provider: Provider::Push { path: file.path },
+    }))
 }
 
 /// Entries the storage kept, their names checked again.

@@ -100,9 +100,13 @@ pub(crate) enum Read {
 
 impl Storage {
     pub(crate) fn new(state_dir: &Path) -> Storage {
-        Storage {
-            path: state_dir.join("storage"),
-        }
+        Storage::at(state_dir.join("storage"))
+    }
+
+    /// A file of the same format elsewhere: `preconf listen` keeps what a
+    /// backend pushed in `<state>/pushed`.
+    pub(crate) fn at(path: PathBuf) -> Storage {
+        Storage { path }
     }
 
     pub(crate) fn read(&self) -> io::Result<Read> {
@@ -122,10 +126,12 @@ impl Storage {
         })
     }
 
-    /// Moves a damaged file aside, to `storage.damaged`, for a person to
-    /// look at; the next write starts afresh.
+    /// Moves a damaged file aside, to `storage.damaged` (or `pushed.damaged`),
+    /// for a person to look at; the next write starts afresh.
     pub(crate) fn set_aside(&self) -> io::Result<PathBuf> {
-        let aside = self.path.with_file_name("storage.damaged");
+        let mut aside = self.path.clone().into_os_string();
+        aside.push(".damaged");
+        let aside = PathBuf::from(aside);
         std::fs::rename(&self.path, &aside)?;
         files::sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
         Ok(aside)
