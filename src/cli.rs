@@ -27,6 +27,8 @@ pub(crate) enum Command {
         json: bool,
         action: Props,
     },
+    /// Serve the push endpoint and answer discovery probes.
+    Listen(Layer),
     Help,
     Version,
 }
@@ -39,6 +41,8 @@ pub(crate) enum Props {
     /// `KEY=VALUE` or `KEY@FILE` assignments, stored together.
     Set(Vec<Assignment>),
     Unset(Vec<String>),
+    /// Asks for the push password and stores its hash.
+    SetPushPassword,
 }
 
 /// `KEY=VALUE`, `KEY@FILE` or `KEY@-` (standard input), read and checked.
@@ -147,11 +151,11 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
             Word(v) if sub.is_none() => {
                 let v = v.to_string_lossy().into_owned();
                 match v.as_str() {
-                    "run" | "status" | "open" | "props" => sub = Some(v),
+                    "run" | "status" | "open" | "props" | "listen" => sub = Some(v),
                     "help" => return Ok(Command::Help),
                     _ => {
                         return Err(Error::usage(format!(
-                            "unknown command '{v}'; the commands are run, open, status and props."
+                            "unknown command '{v}'; the commands are run, open, listen, status and props."
                         )));
                     }
                 }
@@ -196,6 +200,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Com
                 )
             })?,
         },
+        Some("listen") => Command::Listen(layer),
         _ => Command::Run(layer),
     })
 }
@@ -225,9 +230,15 @@ fn props_action(words: Vec<String>) -> Result<Props> {
         Some("set") => return Err(needs("set takes KEY=VALUE or KEY@FILE, one or more")),
         Some("unset") if !rest.is_empty() => Props::Unset(rest),
         Some("unset") => return Err(needs("unset takes one KEY or more")),
+        Some("set-push-password") if rest.is_empty() => Props::SetPushPassword,
+        Some("set-push-password") => {
+            return Err(needs(
+                "set-push-password takes nothing: it asks for the password, or reads it from standard input",
+            ));
+        }
         Some(other) => {
             return Err(Error::usage(format!(
-                "unknown props action '{other}'; it is get, set or unset (or nothing, to show every key)."
+                "unknown props action '{other}'; it is get, set, unset or set-push-password (or nothing, to show every key)."
             )));
         }
     })
@@ -307,6 +318,10 @@ Usage:
                               value (secrets masked) and where it comes from
   preconf props get KEY | set KEY=VALUE|KEY@FILE... | unset KEY...
                               read or edit the stored dictionary
+  preconf props set-push-password
+                              set the password a backend's push must give
+  preconf listen [OPTIONS]    wait for a backend to push a provisioning.reference
+                              (POST /rminit), answer multicast discovery
   preconf --help | --version
 
 A run, one line per step on stderr:
@@ -343,12 +358,16 @@ Examples:
       provision from the company's backend, without DNS
   preconf props set provisioning.spid=ACME-000123
       store the device id for every later run; preconf props shows it
+  preconf props set-push-password && preconf listen --client-cert dev.pem --client-key dev.key
+      let the company's backend push a provisioning.reference over HTTPS
 
 The provisioning dictionary:
   Every option is a key (provisioning.spid for --device-id), and --set KEY=VALUE
   (or KEY@FILE for a file's bytes) sets any key. Providers, highest first; the
   highest that has a key decides it:
     command line      flags and --set
+    push              ROOT/var/lib/preconf/pushed: what a backend pushed to
+                      preconf listen (POST /rminit)
     environment       PROVISIONING_SPID for provisioning.spid: every dotted key
                       of the table, and those of prm.env.provider.push.starting.with
     stored            ROOT/var/lib/preconf/storage: preconf props set, and the

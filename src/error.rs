@@ -23,6 +23,7 @@ pub(crate) enum Step {
     Status,
     Props,
     Reference,
+    Listen,
     Deadline,
 }
 
@@ -46,6 +47,7 @@ impl Step {
             Step::Status => "status",
             Step::Props => "props",
             Step::Reference => "reference",
+            Step::Listen => "listen",
             Step::Deadline => "deadline",
         }
     }

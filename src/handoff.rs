@@ -61,8 +61,9 @@ impl Handoff {
     }
 
     /// Starts the configurator in place of this process; with `no_exec`,
-    /// returns its command line instead.
-    pub(crate) fn start(&self, no_exec: bool) -> Result<String> {
+    /// returns its command line instead; with `beside`, starts it as a
+    /// child and returns (`preconf listen` that goes on listening).
+    pub(crate) fn start(&self, no_exec: bool, beside: bool) -> Result<String> {
         if no_exec {
             say(
                 Step::Handoff,
@@ -71,7 +72,38 @@ impl Handoff {
             return Ok(self.shell_line());
         }
         say(Step::Handoff, format!("starting {}", self.shell_line()));
+        if beside {
+            return self.spawn();
+        }
         Err(self.exec())
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args)
+            .env_remove(ENV_PASSWORD)
+            .env_remove(ENV_ASKPASS)
+            .envs(self.env.iter().map(|(k, v)| (*k, v)));
+        c
+    }
+
+    /// Starts the configurator as a child, reaped by a thread that says
+    /// how it ended.
+    fn spawn(&self) -> Result<String> {
+        let mut child = self.command().spawn().map_err(|e| self.failed(&e))?;
+        let line = self.shell_line();
+        let shown = line.clone();
+        std::thread::spawn(move || {
+            let how = match child.wait() {
+                Ok(status) => status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            say(
+                Step::Handoff,
+                format!("the configurator {shown} ended: {how}"),
+            );
+        });
+        Ok(line)
     }
 
     /// The command line as a shell would take it.
@@ -83,12 +115,10 @@ impl Handoff {
 
     /// Replaces this process; returns only on failure.
     fn exec(&self) -> Error {
-        let err = Command::new(&self.program)
-            .args(&self.args)
-            .env_remove(ENV_PASSWORD)
-            .env_remove(ENV_ASKPASS)
-            .envs(self.env.iter().map(|(k, v)| (*k, v)))
-            .exec();
+        self.failed(&self.command().exec())
+    }
+
+    fn failed(&self, err: &std::io::Error) -> Error {
         Error::new(
             Step::Handoff,
             Exit::OsErr,

@@ -89,6 +89,7 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
             let outcome = run::run(&settings, &mut store);
             finished(recorded(&mut store, outcome)?);
         }
+        Command::Listen(layer) => finished(listen::listen(layer)?),
         Command::Open { layer, doc } => {
             let settings::Loaded {
                 settings,
@@ -106,7 +107,7 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
 /// device that has a state directory already: a first run that fails (a
 /// link refused, a question cancelled) leaves nothing behind, and says
 /// why on stderr.
-fn recorded(
+pub(crate) fn recorded(
     store: &mut settings::Store,
     outcome: Result<run::Outcome, Error>,
 ) -> Result<run::Outcome, Error> {

@@ -1,14 +1,15 @@
 //! `preconf props`: the provisioning dictionary as a run would see it,
 //! and edits of its stored provider.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use data_encoding::BASE64;
 
 use crate::cli::{Assignment, Props};
 use crate::error::{Error, Exit, Result, Step};
 use crate::json;
-use crate::settings::{Entry, Loaded, Name, Provider, Scope, Value, is_secret};
+use crate::listen::auth::PasswordHash;
+use crate::settings::{Entry, Key, Loaded, Name, Provider, Scope, Value, is_secret};
 
 pub(crate) fn props(loaded: &mut Loaded, json: bool, action: Props) -> Result<()> {
     match action {
@@ -17,6 +18,7 @@ pub(crate) fn props(loaded: &mut Loaded, json: bool, action: Props) -> Result<()
         Props::Get(key) => get(loaded, &key)?,
         Props::Set(assignments) => set(loaded, assignments)?,
         Props::Unset(keys) => unset(loaded, &keys)?,
+        Props::SetPushPassword => set_push_password(loaded)?,
     }
     Ok(())
 }
@@ -197,6 +199,73 @@ fn unset(loaded: &mut Loaded, keys: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A push password shorter than this is refused: the endpoint may face a
+/// whole network.
+const MIN_PUSH_PASSWORD: usize = 8;
+
+/// Asks for the push password (twice, on a terminal; else the first line
+/// of standard input) and stores only its salted hash.
+fn set_push_password(loaded: &mut Loaded) -> Result<()> {
+    let password = new_password()?;
+    if password.chars().count() < MIN_PUSH_PASSWORD {
+        return Err(Error::usage(format!(
+            "props set-push-password: the password must have at least {MIN_PUSH_PASSWORD} characters."
+        )));
+    }
+    let hash = PasswordHash::new(&password).map_err(|e| {
+        Error::new(
+            Step::Props,
+            Exit::OsErr,
+            format!("cannot draw a random salt ({e}); try again."),
+        )
+    })?;
+    let name = Key::PushPasswordHash.name();
+    let settings = loaded
+        .store
+        .change(|stored| stored.set(name, Value::Text(hash.text())))?;
+    eprintln!(
+        "preconf: props: the push password is stored, as a salted PBKDF2 hash, in {}; a push logs in as {}.",
+        loaded.store.path().display(),
+        settings.listen.user
+    );
+    if let Some(p) = loaded.store.dictionary().provider(Key::PushPasswordHash) {
+        if !matches!(p, Provider::Stored { .. }) {
+            eprintln!("preconf: props: warning: {name} from {p} wins over the stored one.");
+        }
+    }
+    Ok(())
+}
+
+fn new_password() -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let failed = |e: std::io::Error| {
+        Error::new(
+            Step::Props,
+            Exit::IoErr,
+            format!("cannot read the password ({e})."),
+        )
+    };
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New push password: ").map_err(failed)?;
+        let again = rpassword::prompt_password("The same again: ").map_err(failed)?;
+        if first != again {
+            return Err(Error::new(
+                Step::Props,
+                Exit::NoPerm,
+                "the two passwords differ; nothing was stored, run it again.",
+            ));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(1024)
+        .read_line(&mut line)
+        .map_err(failed)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Whether the stored provider may hold `name`.

@@ -287,7 +287,9 @@ pub(crate) fn provision(
     // Written last: from here on the device counts as provisioned.
     state.write_receipt(&receipt)?;
     store.record(0, &format!("provisioned from {}", fetched.url));
-    handoff.start(s.no_exec).map(Outcome::Installed)
+    handoff
+        .start(s.no_exec, s.spawn_handoff)
+        .map(Outcome::Installed)
 }
 
 /// Where provisioning.start.bundle came from, for the step line.

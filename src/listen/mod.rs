@@ -1,5 +1,339 @@
 //! `preconf listen`: backend-initiated provisioning. A backend finds the
-//! device by multicast, pushes properties to `/rminit`, and the device
-//! provisions itself from the reference it was given.
+//! device by multicast (`discovery`), pushes properties to `/rminit`
+//! (`push`, over `request`, with `auth`), and the device provisions itself
+//! from the reference it was given: in this process, one run at a time,
+//! while the endpoint goes on answering (`409` to a push meanwhile).
+//!
+//! Safe to leave running at a customer's site by default: HTTPS only, a
+//! login checked against a slow salted hash, every request bounded in
+//! size and time, and a real status code for every answer.
 
 pub(crate) mod auth;
+pub(crate) mod push;
+pub(crate) mod request;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use push::{Device, Endpoint, Shared};
+use request::{Failed, ReadWrite};
+
+use crate::error::{Error, Exit, Result, Step};
+use crate::report::say;
+use crate::run::{self, Outcome};
+use crate::settings::{self, Key, Layer, Provider, Settings};
+
+/// Connections served at once, and from one address: a flood of idle
+/// clients fills these for [`request::CONNECTION_TIME`] at most.
+const MAX_CONNECTIONS: usize = 64;
+const MAX_PER_ADDRESS: usize = 8;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves the push endpoint until a pushed run ends (its outcome is the
+/// listener's), or for ever with `prm.listen.after.run` or
+/// `prm.reprovision.onstart`.
+pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
+    let device = Device::load(&command_line)?;
+    let s = &device.settings;
+    let endpoint = endpoint(s)?;
+    let tls = match s.listen.secure {
+        true => Some(tls_config(s)?),
+        false => {
+            say(
+                Step::Listen,
+                "warning: serving plain http (prm.http.provider.secure=false): anyone on the way can read the pushed properties and the login",
+            );
+            None
+        }
+    };
+    let at = SocketAddr::new(s.listen.address, s.listen.port);
+    let listener = TcpListener::bind(at).map_err(|e| {
+        Error::new(
+            Step::Listen,
+            Exit::Unavailable,
+            format!(
+                "cannot listen on {at}: {e}; stop what uses the port, or set another prm.http.provider.port."
+            ),
+        )
+    })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let resume = pushed_reference(&device);
+    let (runs, requests) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        endpoint,
+        failures: Mutex::default(),
+        device: Mutex::new(device),
+        runs: Mutex::new(runs),
+        command_line,
+    });
+    let acceptor = Arc::clone(&shared);
+    std::thread::spawn(move || accept(listener, tls, &acceptor));
+    say(
+        Step::Listen,
+        format!("listening for pushes on {scheme}://{at}/rminit"),
+    );
+    if resume {
+        say(
+            Step::Listen,
+            "provisioning from the provisioning.reference pushed before the restart",
+        );
+        shared.device.lock().expect("not poisoned").running = true;
+    } else if requests.recv().is_err() {
+        unreachable!("the sender lives in `shared`");
+    }
+    loop {
+        let (outcome, keep) = provision(&shared.command_line);
+        if !keep {
+            return outcome;
+        }
+        match &outcome {
+            Ok(_) => say(Step::Listen, "the run has ended; listening on"),
+            Err(e) => say(Step::Listen, format!("the run failed ({e}); listening on")),
+        }
+        match Device::load(&shared.command_line) {
+            Ok(d) => *shared.device.lock().expect("not poisoned") = d,
+            Err(e) => return Err(e),
+        }
+        if requests.recv().is_err() {
+            unreachable!("the sender lives in `shared`");
+        }
+    }
+}
+
+/// Who may push; refuses to start without a password unless told that
+/// anyone may.
+fn endpoint(s: &Settings) -> Result<Endpoint> {
+    if !s.listen.allowed {
+        return Err(Error::new(
+            Step::Listen,
+            Exit::Config,
+            "prm.http.provider.allowed is false, so there is nothing to listen for; set it to true to accept pushes.",
+        ));
+    }
+    if s.listen.require_auth && s.listen.password.is_none() {
+        return Err(Error::new(
+            Step::Listen,
+            Exit::Config,
+            "no push password is set; set one with preconf props set-push-password (the login is prm.push.user).",
+        ));
+    }
+    if !s.listen.require_auth {
+        say(
+            Step::Listen,
+            "warning: prm.require.auth=false: anyone who reaches the port can provision this device",
+        );
+    }
+    Ok(Endpoint {
+        require_auth: s.listen.require_auth,
+        user: s.listen.user.clone(),
+        password: s.listen.password.clone(),
+    })
+}
+
+fn tls_config(s: &Settings) -> Result<Arc<rustls::ServerConfig>> {
+    let Some((cert, key)) = s.listen_identity() else {
+        return Err(Error::new(
+            Step::Listen,
+            Exit::Config,
+            "the push endpoint serves HTTPS only, and has no certificate; set prm.http.provider.cert and prm.http.provider.key (or --client-cert and --client-key), or prm.http.provider.secure=false.",
+        ));
+    };
+    crate::net::tls::server(&cert, &key)
+}
+
+/// Whether a push left a reference that no run has provisioned from yet:
+/// a power cut came between the push and the receipt.
+fn pushed_reference(device: &Device) -> bool {
+    let pushed = matches!(
+        device.store.dictionary().provider(Key::Reference),
+        Some(Provider::Push { .. })
+    );
+    pushed && matches!(device.state().receipt(), Ok(None))
+}
+
+/// One run from the dictionary as the push left it; whether to listen on.
+fn provision(command_line: &Layer) -> (Result<Outcome>, bool) {
+    let settings::Loaded {
+        mut settings,
+        mut store,
+    } = match settings::load(command_line.clone()) {
+        Ok(loaded) => loaded,
+        Err(e) => return (Err(e), false),
+    };
+    let keep = settings.listen.after_run || settings.reprovision;
+    settings.spawn_handoff = keep;
+    let outcome = run::run(&settings, &mut store);
+    crate::deadline::disarm();
+    (crate::recorded(&mut store, outcome), keep)
+}
+
+/// Accepts connections for ever, each served on a thread of its own
+/// within the bounds of [`Slots`].
+fn accept(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, shared: &Arc<Shared>) {
+    let slots = Arc::new(Slots::default());
+    for conn in listener.incoming() {
+        let tcp = match conn {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                say(Step::Listen, format!("cannot accept a connection: {e}"));
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let Ok(peer) = tcp.peer_addr() else {
+            continue;
+        };
+        let Some(slot) = Slot::take(&slots, peer.ip()) else {
+            say(
+                Step::Listen,
+                format!("{peer}: too many connections; closed at once"),
+            );
+            continue;
+        };
+        let (shared, tls) = (Arc::clone(shared), tls.clone());
+        std::thread::spawn(move || {
+            serve(tcp, peer, tls, &shared);
+            drop(slot);
+        });
+    }
+}
+
+/// One connection: one request, one answer.
+fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shared: &Shared,
+) {
+    let deadline = Instant::now() + request::CONNECTION_TIME;
+    let Ok(sock) = tcp.try_clone() else {
+        return;
+    };
+    let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+    let timeout = |d: Duration| {
+        let _ = sock.set_read_timeout(Some(d.max(Duration::from_millis(1))));
+    };
+    match tls {
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            let mut stream = rustls::StreamOwned::new(conn, tcp);
+            exchange(&mut stream, peer, deadline, timeout, shared);
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
+        None => {
+            let mut stream = tcp;
+            exchange(&mut stream, peer, deadline, timeout, shared);
+        }
+    }
+    linger(&sock);
+}
+
+fn exchange(
+    stream: &mut impl ReadWrite,
+    peer: SocketAddr,
+    deadline: Instant,
+    timeout: impl Fn(Duration),
+    shared: &Shared,
+) {
+    let (answer, what) = match request::read(stream, deadline, timeout) {
+        Ok(req) => {
+            let answer = push::answer(&req, peer.ip(), shared);
+            (answer, format!("{} {}", req.method, req.path))
+        }
+        Err(Failed::Answer(answer)) => (answer, "a request".to_string()),
+        Err(Failed::Dropped(why)) => {
+            say(Step::Listen, format!("{peer}: dropped: {why}"));
+            return;
+        }
+    };
+    say(
+        Step::Listen,
+        format!("{peer} {what}: {} {}", answer.code, answer.text),
+    );
+    let _ = stream
+        .write_all(&answer.bytes())
+        .and_then(|()| stream.flush());
+}
+
+/// Closes our side, then reads what the client still sends for a moment:
+/// closing with unread bytes would reset the connection, and the client
+/// might lose the answer (a 413 sent before the body was read).
+fn linger(sock: &TcpStream) {
+    let _ = sock.shutdown(Shutdown::Write);
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    let mut left = 256 * 1024;
+    let mut reader = sock;
+    while left > 0 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left -= n.min(left),
+        }
+    }
+}
+
+/// Connections in use, in all and per address.
+#[derive(Default)]
+struct Slots {
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place; given back when dropped.
+struct Slot {
+    slots: Arc<Slots>,
+    ip: IpAddr,
+}
+
+impl Slot {
+    fn take(slots: &Arc<Slots>, ip: IpAddr) -> Option<Slot> {
+        let mut map = slots.by_address.lock().expect("not poisoned");
+        let total: usize = map.values().sum();
+        let mine = map.entry(ip).or_insert(0);
+        if total >= MAX_CONNECTIONS || *mine >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *mine += 1;
+        Some(Slot {
+            slots: Arc::clone(slots),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.slots.by_address.lock().expect("not poisoned");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded() {
+        let slots = Arc::new(Slots::default());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mine: Vec<Slot> = (0..MAX_PER_ADDRESS)
+            .map(|_| Slot::take(&slots, ip).unwrap())
+            .collect();
+        assert!(Slot::take(&slots, ip).is_none());
+        drop(mine);
+        assert!(slots.by_address.lock().unwrap().is_empty());
+        let _one = Slot::take(&slots, ip).unwrap();
+    }
+}

@@ -177,6 +177,35 @@ fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert> {
     Ok(ClientCert::new_with_certs(&chain, key))
 }
 
+/// The HTTPS push endpoint of `preconf listen`: the device's certificate
+/// chain and key, TLS 1.2 and 1.3 with ring, no client certificate asked.
+pub(crate) fn server(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let chain: Vec<CertificateDer<'static>> =
+        certificates(&read(cert, "prm.http.provider.cert")?, cert)?
+            .iter()
+            .map(|c| CertificateDer::from(c.der().to_vec()))
+            .collect();
+    let key_pem = read(key, "prm.http.provider.key")?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| bad_pem(key, &format!("no usable private key ({e})")))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+        .map(Arc::new)
+        .map_err(|e| {
+            Error::new(
+                Step::Settings,
+                Exit::Config,
+                format!(
+                    "the push endpoint cannot use {} with {}: {e}; check that the key belongs to the certificate.",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+        })
+}
+
 fn bad_pem(path: &Path, why: &str) -> Error {
     Error::new(
         Step::Settings,

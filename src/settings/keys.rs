@@ -124,10 +124,10 @@ keys! {
     HttpPort "prm.http.provider.port" One("PORT") Device GROUP_LISTEN
         "Listen for pushes on this TCP port [default: 8080]."
         |s, v| s.listen.port = port(v)?;
-    HttpCert "prm.http.provider.cert" One("PEM") Device GROUP_LISTEN
+    HttpCertPem "prm.http.provider.cert" One("PEM") Device GROUP_LISTEN
         "The device's certificate (chain) for the HTTPS push endpoint [default: --client-cert]."
         |s, v| s.listen.cert = Some(path(v)?);
-    HttpKey "prm.http.provider.key" One("PEM") Device GROUP_LISTEN
+    HttpKeyPem "prm.http.provider.key" One("PEM") Device GROUP_LISTEN
         "Private key of prm.http.provider.cert [default: --client-key]."
         |s, v| s.listen.key = Some(path(v)?);
     RequireAuth "prm.require.auth" Switch Device GROUP_LISTEN

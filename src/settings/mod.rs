@@ -31,7 +31,7 @@ use crate::state::files::InRoot;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
 #[cfg(fuzzing)]
 pub(crate) use providers::wildcard;
-pub(crate) use providers::{Loaded, Store, load};
+pub(crate) use providers::{Loaded, PUSHED, Store, load};
 pub(crate) use text::{Kind, Name};
 
 const GROUP_DOMAIN: &str = "Where the domain comes from";

@@ -150,6 +150,27 @@ impl Store {
         Ok(settings)
     }
 
+    /// The settings the dictionary would make with `entries` as the push
+    /// provider's: each key checked as that provider may set it, then the
+    /// whole. Writes nothing.
+    pub(crate) fn check_push(&self, path: &Path, entries: &[(String, Value)]) -> Result<Settings> {
+        let layer = Layer {
+            entries: kept_entries(entries, path)?,
+            provider: Provider::Push {
+                path: path.to_path_buf(),
+            },
+        };
+        layer.admit()?;
+        let mut layers: Vec<Layer> = self
+            .others
+            .iter()
+            .filter(|l| !matches!(l.provider, Provider::Push { .. }))
+            .cloned()
+            .collect();
+        layers.extend([layer, self.layer()?]);
+        Settings::from_dictionary(&Dictionary::merge(layers))
+    }
+
     pub(crate) fn dictionary(&self) -> &Dictionary {
         &self.dictionary
     }
