@@ -17,7 +17,7 @@ const REFERENCE: &str = "provisioning.reference";
 
 /// A lab whose DNS server answers nothing and counts what it is asked:
 /// a run from a reference must not ask it anything.
-fn quiet_lab() -> Lab {
+pub(crate) fn quiet_lab() -> Lab {
     let mut lab = Lab::new();
     lab.start_dns(Zone::new());
     lab
@@ -445,7 +445,7 @@ fn a_damaged_storage_is_set_aside_and_reported() {
 
 /// A server for references: HTTPS at 127.0.0.1 (no name to look up), no
 /// login asked, bundles at the given paths, the standard package.
-fn reference_server(lab: &mut Lab, bundles: &[(&str, String)]) -> u16 {
+pub(crate) fn reference_server(lab: &mut Lab, bundles: &[(&str, String)]) -> u16 {
     let s = standard_routes(lab);
     let mut routes = s.routes;
     for (path, body) in bundles {

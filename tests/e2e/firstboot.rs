@@ -7,6 +7,7 @@ use std::process::Command;
 use preconf_testlab::*;
 
 const UNIT: &str = "preconf-firstboot.service";
+const LISTEN_UNIT: &str = "preconf-listen.service";
 const EXEC: &str = "ExecStart=/usr/bin/preconf";
 
 #[test]
@@ -17,7 +18,7 @@ fn firstboot_unit_passes_systemd_analyze_verify() {
     // the unit is verified as a copy whose ExecStart names the binary under
     // test; the copy differs in that line alone.
     let dir = temp_dir();
-    let unit = unit_running(dir.path(), &bin());
+    let unit = unit_running(dir.path(), UNIT, &bin());
     let run = analyze(&["verify", &path_str(&unit)]);
     // Unknown keys and the like are only warned about, exit 0: any output
     // at all fails the test.
@@ -27,7 +28,7 @@ fn firstboot_unit_passes_systemd_analyze_verify() {
     );
 
     // The check above is real: a missing program fails it.
-    let missing = unit_running(dir.path(), &dir.path().join("no-such-preconf"));
+    let missing = unit_running(dir.path(), UNIT, &dir.path().join("no-such-preconf"));
     let run = analyze(&["verify", &path_str(&missing)]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("is not executable"), "{}", run.stderr);
@@ -69,19 +70,39 @@ fn firstboot_unit_runs_until_preconf_has_written_its_receipt() {
     );
 }
 
-/// A copy of the unit in `dir` (under its own name, so systemd sees the
-/// same unit) whose ExecStart runs `program`.
-fn unit_running(dir: &Path, program: &Path) -> PathBuf {
-    let text = read(&dist(UNIT));
+#[test]
+fn listen_unit_passes_systemd_analyze_verify() {
+    let dir = temp_dir();
+    let unit = unit_running(dir.path(), LISTEN_UNIT, &bin());
+    let run = analyze(&["verify", &path_str(&unit)]);
+    assert_eq!(
+        (run.code, run.stdout.trim(), run.stderr.trim()),
+        (Some(0), "", "")
+    );
+    let text = read(&unit);
+    assert!(
+        text.contains(&format!("ExecStart={} listen\n", bin().display())),
+        "{text}"
+    );
+}
+
+/// A copy of `unit` in `dir` (under its own name, so systemd sees the
+/// same unit) whose ExecStart runs `program`, with the same arguments.
+fn unit_running(dir: &Path, unit: &str, program: &Path) -> PathBuf {
+    let text = read(&dist(unit));
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ExecStart=")).count(),
         1,
         "one ExecStart expected:\n{text}"
     );
-    assert!(text.lines().any(|l| l == EXEC), "no {EXEC}:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == EXEC || l.starts_with(&format!("{EXEC} "))),
+        "no {EXEC}:\n{text}"
+    );
     let sub = dir.join(program.file_name().unwrap());
     std::fs::create_dir_all(&sub).unwrap();
-    let copy = sub.join(UNIT);
+    let copy = sub.join(unit);
     let exec = format!("ExecStart={}", program.display());
     std::fs::write(&copy, text.replace(EXEC, &exec)).unwrap();
     copy

@@ -10,6 +10,7 @@ mod domain;
 mod early;
 mod failures;
 mod firstboot;
+mod listen;
 mod login;
 mod nameservers;
 mod nginx;
