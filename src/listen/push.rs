@@ -266,7 +266,7 @@ fn authenticate(
 }
 
 /// `Authorization: Basic …`, decoded.
-fn basic(req: &Request) -> Option<(String, String)> {
+pub(crate) fn basic(req: &Request) -> Option<(String, String)> {
     let value = std::str::from_utf8(req.header("authorization")?).ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -18,9 +18,10 @@ fn deb_version() -> String {
 const EPOCH: &str = "1700000000";
 
 /// Every file of the package and its mode; directories are 0755.
-const FILES: [(&str, u32); 8] = [
+const FILES: [(&str, u32); 9] = [
     ("usr/bin/preconf", 0o755),
     ("usr/lib/systemd/system/preconf-firstboot.service", 0o644),
+    ("usr/lib/systemd/system/preconf-listen.service", 0o644),
     ("usr/share/applications/preconf-open.desktop", 0o644),
     ("usr/share/doc/preconf/README.md", 0o644),
     ("usr/share/doc/preconf/changelog.gz", 0o644),
@@ -30,10 +31,14 @@ const FILES: [(&str, u32); 8] = [
 ];
 
 /// Files installed exactly as they are in dist/.
-const FROM_DIST: [(&str, &str); 4] = [
+const FROM_DIST: [(&str, &str); 5] = [
     (
         "usr/lib/systemd/system/preconf-firstboot.service",
         "preconf-firstboot.service",
+    ),
+    (
+        "usr/lib/systemd/system/preconf-listen.service",
+        "preconf-listen.service",
     ),
     (
         "usr/share/applications/preconf-open.desktop",
