@@ -182,8 +182,18 @@ fn unset(loaded: &mut Loaded, keys: &[String]) -> Result<()> {
             }
         }
     })?;
+    let all: Vec<&str> = names.iter().map(Name::as_str).collect();
+    let unpushed = loaded.store.unset_pushed(&all)?;
+    if !unpushed.is_empty() {
+        let pushed = loaded.store.path().with_file_name(crate::settings::PUSHED);
+        eprintln!(
+            "preconf: props: removed {} from {}, what a backend pushed.",
+            unpushed.join(", "),
+            pushed.display()
+        );
+    }
     for n in &names {
-        if !removed.iter().any(|r| r == n.as_str()) {
+        if !removed.iter().chain(&unpushed).any(|r| r == n.as_str()) {
             eprintln!(
                 "preconf: props: {} is not stored; nothing to unset.",
                 n.as_str()

@@ -171,6 +171,32 @@ impl Store {
         Settings::from_dictionary(&Dictionary::merge(layers))
     }
 
+    /// Removes `names` from what a backend pushed (`STATE/pushed`); the
+    /// names it held.
+    pub(crate) fn unset_pushed(&mut self, names: &[&str]) -> Result<Vec<String>> {
+        let path = self.storage.path.with_file_name(PUSHED);
+        let file = Storage::at(path.clone());
+        let Ok(storage::Read::Whole(mut pushed)) = file.read() else {
+            return Ok(Vec::new());
+        };
+        let removed: Vec<String> = names
+            .iter()
+            .filter(|n| pushed.unset(n))
+            .map(|n| n.to_string())
+            .collect();
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        file.write(&pushed)
+            .map_err(|e| crate::state::cannot_write(&path, &e))?;
+        self.others
+            .retain(|l| !matches!(l.provider, Provider::Push { .. }));
+        self.others
+            .extend(push_layer(path.parent().unwrap_or(Path::new("/")))?);
+        self.merge()?;
+        Ok(removed)
+    }
+
     pub(crate) fn dictionary(&self) -> &Dictionary {
         &self.dictionary
     }

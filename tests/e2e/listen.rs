@@ -281,6 +281,13 @@ fn a_push_needs_the_login_and_every_answer_has_its_real_code() {
     assert!(own.body.contains("device's own setting"), "{own:?}");
     assert_eq!(raw(l.port, b"\x16\x03\x01 not http\r\n\r\n").code, 400);
 
+    // What was pushed is undone as what was stored is.
+    let mut c = lab.preconf();
+    c.args(["props", "unset", "corp.site"]);
+    Run::of(c).ok().says("removed corp.site from");
+    assert_eq!(shown(&lab, "corp.site"), None);
+    assert_eq!(shown(&lab, "provisioning.spid").unwrap().0, "ACME-2");
+
     let log = l.log();
     assert!(
         !log.contains(PUSH_PASSWORD) && !log.contains("open+sesame"),
