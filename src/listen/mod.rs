@@ -9,6 +9,7 @@
 //! size and time, and a real status code for every answer.
 
 pub(crate) mod auth;
+pub(crate) mod discovery;
 pub(crate) mod push;
 pub(crate) mod request;
 
