@@ -287,3 +287,66 @@ impl std::io::Write for OneWay<'_> {
         Ok(())
     }
 }
+
+/// The discovery datagrams (src/listen/discovery.rs): only the one probe
+/// text is a probe; the answer written with the input as the spid is
+/// bounded, printable ASCII, six fields that read back; and the rate
+/// limiter, fed probes from addresses and at times the input picks, lets
+/// no more through than its limits.
+pub fn probe(data: &[u8]) {
+    use std::collections::HashMap;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    use crate::listen::discovery::{self, Answer, Limiter};
+
+    let p = discovery::PROBE.as_bytes();
+    let exact = [p.to_vec(), [p, b"\n"].concat(), [p, b"\r\n"].concat()];
+    assert_eq!(discovery::is_probe(data), exact.iter().any(|e| e == data));
+
+    let spid = String::from_utf8_lossy(data).into_owned();
+    let mut ip = [0u8; 4];
+    for (i, b) in data.iter().take(4).enumerate() {
+        ip[i] = *b;
+    }
+    let answer = Answer {
+        spid: Some(spid.clone()),
+        scheme: if data.len() % 2 == 0 { "https" } else { "http" },
+        port: u16::try_from(data.len()).unwrap_or(u16::MAX),
+        provisioned: data.first().is_some_and(|b| b & 1 == 1),
+    };
+    let host = IpAddr::V4(Ipv4Addr::from(ip));
+    let text = discovery::encode(&answer, host);
+    assert!(text.len() <= discovery::MAX_ANSWER);
+    assert!(text.bytes().all(|b| b.is_ascii_graphic()));
+    let fields: Vec<&str> = text.split('#').collect();
+    assert_eq!(fields.len(), 6, "{text}");
+    // An empty spid field is an empty spid, or one too long to send.
+    if !fields[0].is_empty() {
+        assert_eq!(discovery::decode_spid(fields[0]).as_ref(), Some(&spid));
+    }
+    assert_eq!(fields[1], host.to_string());
+    assert_eq!(fields[2], answer.port.to_string());
+    assert_eq!(fields[3], answer.scheme);
+    assert_eq!(fields[4], if answer.provisioned { "1" } else { "0" });
+    assert!(fields[5].starts_with("preconf/"));
+
+    // Each pair of bytes: the address's last byte, then up to 1 s later.
+    let start = Instant::now();
+    let mut now = start;
+    let mut limiter = Limiter::new(start);
+    let mut answered: HashMap<u8, Instant> = HashMap::new();
+    let mut granted = 0u128;
+    for pair in data.chunks(2) {
+        now += Duration::from_millis(u64::from(pair.get(1).copied().unwrap_or(0)) * 4);
+        if limiter.allow(IpAddr::V4(Ipv4Addr::new(198, 51, 100, pair[0])), now) {
+            granted += 1;
+            if let Some(before) = answered.insert(pair[0], now) {
+                assert!(now - before >= Duration::from_secs(1));
+            }
+        }
+        assert!(limiter.remembered() <= 64);
+    }
+    // A burst of 10, then one every 200 ms.
+    assert!(granted <= 10 + (now - start).as_millis() / 200);
+}
