@@ -8,6 +8,8 @@ use std::process::Command;
 use data_encoding::HEXLOWER;
 
 pub const SERVER_IP: &str = "198.51.100.1";
+/// The client's address, once [`Net::address_client`] gave it one.
+pub const CLIENT_IP: &str = "198.51.100.2";
 
 pub struct Net {
     pub server: String,
@@ -89,6 +91,31 @@ impl Net {
     /// The words that run a command in namespace `ns`.
     pub fn exec<'a>(&self, ns: &'a str) -> [&'a str; 4] {
         ["ip", "netns", "exec", ns]
+    }
+
+    /// Gives the client [`CLIENT_IP`]: for tests without a DHCP server.
+    pub fn address_client(&self) {
+        ip(&[
+            "-n",
+            &self.client,
+            "addr",
+            "add",
+            &format!("{CLIENT_IP}/24"),
+            "dev",
+            &self.client_if,
+        ]);
+    }
+
+    /// Routes multicast (224.0.0.0/4) over the link in both namespaces,
+    /// which have no default route: joining a group and sending to one
+    /// need a route to it.
+    pub fn route_multicast(&self) {
+        for (ns, dev) in [
+            (&self.server, &self.server_if),
+            (&self.client, &self.client_if),
+        ] {
+            ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev]);
+        }
     }
 
     /// The client's private resolv.conf, as its DHCP client left it.

@@ -11,6 +11,7 @@ mod early;
 mod failures;
 mod firstboot;
 mod listen;
+mod listen_discovery;
 mod login;
 mod nameservers;
 mod nginx;
