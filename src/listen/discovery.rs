@@ -24,6 +24,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::error::Step;
+use crate::report;
+
 /// The probe, version 1: these bytes, optionally ending in `\n` or `\r\n`.
 pub(crate) const PROBE: &str = "PRECONF-PROBE 1";
 /// A longer datagram is ignored unread: nothing a probe can be is longer.
@@ -89,9 +92,9 @@ pub(crate) fn spawn(
     Ok(())
 }
 
-/// The listener's voice: one line on stderr.
+/// One line on stderr: `preconf: listen: ...`.
 fn say(message: impl std::fmt::Display) {
-    eprintln!("preconf: listen: {message}");
+    report::say(Step::Listen, message);
 }
 
 /// Joins on the interface the route to `group` names; already a member
