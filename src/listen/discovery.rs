@@ -11,13 +11,6 @@
 //! probes cannot make the device an amplifier against a third party; and an
 //! answer is short whatever the device's identity.
 
-// Until `preconf listen` calls `spawn`, nothing here is used outside the
-// tests; then this expectation fails, and goes.
-#![expect(
-    dead_code,
-    reason = "preconf listen (src/listen/mod.rs) will call spawn"
-)]
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
@@ -169,6 +162,7 @@ fn reply(socket: &UdpSocket, to: SocketAddr, answer: &Answer) {
         }
     };
     let text = encode(answer, host);
+    debug_assert!(text.len() <= MAX_ANSWER);
     let note = match &answer.spid {
         Some(s) if spid_field(s).is_none() => " (the spid is too long for an answer: sent empty)",
         _ => "",

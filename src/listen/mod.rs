@@ -73,6 +73,7 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
     });
     let acceptor = Arc::clone(&shared);
     std::thread::spawn(move || accept(listener, tls, &acceptor));
+    answer_probes(&shared, scheme)?;
     say(
         Step::Listen,
         format!("listening for pushes on {scheme}://{at}/rminit"),
@@ -103,6 +104,36 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
             unreachable!("the sender lives in `shared`");
         }
     }
+}
+
+/// Answers discovery probes (`mbs.multicast.*`, port 0 is off) with the
+/// device as it is at each probe: its identity, the push endpoint, and
+/// whether it has a receipt.
+fn answer_probes(shared: &Arc<Shared>, scheme: &'static str) -> Result<()> {
+    let (group, port, push_port) = {
+        let d = shared.device.lock().expect("not poisoned");
+        let l = &d.settings.listen;
+        (l.group, l.group_port, l.port)
+    };
+    let shared = Arc::clone(shared);
+    let answer = move || {
+        let d = shared.device.lock().expect("not poisoned");
+        discovery::Answer {
+            spid: d.spid.clone(),
+            scheme,
+            port: push_port,
+            provisioned: matches!(d.state().receipt(), Ok(Some(_))),
+        }
+    };
+    discovery::spawn(group, port, Box::new(answer)).map_err(|e| {
+        Error::new(
+            Step::Listen,
+            Exit::Unavailable,
+            format!(
+                "cannot listen for discovery probes on UDP port {port}: {e}; stop what uses the port, or set another mbs.multicast.port (0 turns discovery off)."
+            ),
+        )
+    })
 }
 
 /// Who may push; refuses to start without a password unless told that
