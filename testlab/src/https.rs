@@ -55,8 +55,11 @@ impl Reply {
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Logged {
+    pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
+    /// The body a Content-Length announced (a POST's), up to 1 MiB.
+    pub body: Vec<u8>,
 }
 
 pub struct Spec {
@@ -159,10 +162,17 @@ fn serve(
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
     let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
     let mut tls = StreamOwned::new(conn, tcp);
-    let (path, headers) = read_request(&mut tls)?;
+    let Logged {
+        method,
+        path,
+        headers,
+        body,
+    } = read_request(&mut tls)?;
     log.lock().unwrap().push(Logged {
+        method,
         path: path.clone(),
         headers: headers.clone(),
+        body,
     });
     if let Some((user, pass)) = &spec.auth {
         let want = format!(
@@ -259,11 +269,14 @@ fn serve(
 
 type Tls = StreamOwned<ServerConnection, TcpStream>;
 
-fn read_request(tls: &mut Tls) -> std::io::Result<(String, HashMap<String, String>)> {
-    let mut reader = BufReader::new(Read::by_ref(tls).take(64 * 1024));
+fn read_request(tls: &mut Tls) -> std::io::Result<Logged> {
+    const MAX_BODY: u64 = 1024 * 1024;
+    let mut reader = BufReader::new(Read::by_ref(tls).take(64 * 1024 + MAX_BODY));
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let path = words.next().unwrap_or("/").to_string();
     let mut headers = HashMap::new();
     loop {
         line.clear();
@@ -274,7 +287,18 @@ fn read_request(tls: &mut Tls) -> std::io::Result<(String, HashMap<String, Strin
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    Ok((path, headers))
+    let len: u64 = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = Vec::new();
+    reader.take(len.min(MAX_BODY)).read_to_end(&mut body)?;
+    Ok(Logged {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn write_head(tls: &mut Tls, status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
