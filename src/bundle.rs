@@ -35,6 +35,9 @@ pub(crate) struct Bundle {
     pub(crate) configurator: Option<Configurator>,
     /// Passed on to the configurator as the bundle gave it.
     pub(crate) config_url: Option<String>,
+    /// Where the run reports its progress when `prm.prv.log` names no
+    /// place: an https URL, checked as every URL preconf requests.
+    pub(crate) report_url: Option<Url>,
     pub(crate) certificates: Vec<Certificate>,
     /// Package repositories, for packages of type `apt`.
     pub(crate) repositories: Vec<Repository>,
@@ -149,6 +152,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Bundle, String> {
         device_id: top.opt("device", |d| d.opt("id", Node::string))?.flatten(),
         configurator: top.opt("configurator", configurator)?,
         config_url: top.opt("config_url", |u| config_url(u.string()?))?,
+        report_url: top.opt("report_url", |u| report_url(u.str()?))?,
         certificates: top
             .opt("certificates", |c| c.each(certificate))?
             .unwrap_or_default(),
@@ -378,6 +382,14 @@ fn config_url(u: String) -> Result<String, String> {
     Ok(u)
 }
 
+/// The progress log's URL: requested like any other, so held to the same
+/// rule (https, no login in it).
+fn report_url(u: &str) -> Result<Url, String> {
+    let url = parse_url(None, u).map_err(|e| format!("report_url '{u}' is not a URL: {e}"))?;
+    check_url(&url).map_err(|why| format!("report_url '{u}' {why}"))?;
+    Ok(url)
+}
+
 fn certificate(c: &Node) -> Result<Certificate, String> {
     let name = c.req("name", Node::string)?;
     let pem = c.req("pem", Node::string)?;
@@ -585,6 +597,7 @@ mod tests {
         let b = parse(GOOD.as_bytes()).unwrap();
         assert_eq!(b.device_id.as_deref(), Some("DEV-0001"));
         assert_eq!(b.holder.as_deref(), Some("Jane Doe"));
+        assert_eq!(b.report_url, None);
         let c = b.configurator.as_ref().unwrap();
         assert_eq!(c.command.words(), ["/usr/bin/corp", "--enroll"]);
         match &c.package_for("aarch64").unwrap().kind {
@@ -715,6 +728,39 @@ mod tests {
         assert!(
             e.contains("packages[1] is of type exec and needs a size"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn report_url_is_an_https_url() {
+        let with = |u: &str| {
+            let doc = format!(r#"{{"format": 1, "report_url": {u}}}"#);
+            parse(doc.as_bytes()).map(|b| b.report_url.map(String::from))
+        };
+        assert_eq!(
+            with(r#""https://log.example.com/p?d=1""#),
+            Ok(Some("https://log.example.com/p?d=1".into()))
+        );
+        assert_eq!(with("null"), Ok(None));
+        assert!(
+            with(r#""http://log.example.com/p""#)
+                .unwrap_err()
+                .contains("https://")
+        );
+        assert!(
+            with(r#""https://u:p@log.example.com/""#)
+                .unwrap_err()
+                .contains("login")
+        );
+        assert!(with(r#""/relative""#).unwrap_err().contains("not a URL"));
+        assert!(
+            with(r#""https://A%AA/x""#)
+                .unwrap_err()
+                .contains("not a URL")
+        );
+        assert_eq!(
+            with("7").unwrap_err(),
+            "report_url must be a string, not a number"
         );
     }
 

@@ -15,6 +15,7 @@ use url::Url;
 use crate::bundle::PackageFile;
 use crate::error::{Error, Exit, Result, Step};
 use crate::net::http::{self, Auth, Http, HttpFailure};
+use crate::progress::{self, Event};
 use crate::state::Verified;
 
 /// Read and write in pieces this big: large enough for throughput, small
@@ -44,16 +45,16 @@ pub(crate) fn file(
     let path = staging.join(format!("{}.part", pkg.sha256));
     let resp = http.get(url, auth).map_err(|f| refused(f, auth))?.response;
     if let Some(len) = resp.body().content_length().filter(|&l| l > pkg.size) {
-        return Err(too_big(
+        return Err(unverified(too_big(
             name,
             url,
             pkg.size,
             &format!(" (the server announced {len})"),
-        ));
+        )));
     }
     let result = stream(resp.into_body().into_reader(), &path, pkg.size)
         .map_err(|f| match f {
-            StreamFailure::TooBig => too_big(name, url, pkg.size, ""),
+            StreamFailure::TooBig => unverified(too_big(name, url, pkg.size, "")),
             StreamFailure::Read(why) => Error::new(
                 Step::Download,
                 Exit::TempFail,
@@ -62,7 +63,9 @@ pub(crate) fn file(
             StreamFailure::Write(e) => io_error(&path, &e),
         })
         .and_then(|(digest, size)| {
-            check(name, url, &pkg.sha256, &digest, pkg.size, size).map(|_| digest)
+            check(name, url, &pkg.sha256, &digest, pkg.size, size)
+                .map(|_| digest)
+                .map_err(unverified)
         });
     match result {
         Ok(sha256) => Ok(Staged {
@@ -202,6 +205,13 @@ fn check(
         ));
     }
     Ok(())
+}
+
+/// A package that is not what its bundle declares: worth telling the
+/// progress log apart from a network failure.
+fn unverified(e: Error) -> Error {
+    progress::event(Event::VerifyFailed, &e.message);
+    e
 }
 
 fn too_big(name: &str, url: &Url, limit: u64, detail: &str) -> Error {

@@ -25,6 +25,7 @@ pub(crate) enum Step {
     Reference,
     Listen,
     Deadline,
+    Progress,
 }
 
 impl Step {
@@ -49,6 +50,7 @@ impl Step {
             Step::Reference => "reference",
             Step::Listen => "listen",
             Step::Deadline => "deadline",
+            Step::Progress => "progress",
         }
     }
 }

@@ -148,6 +148,10 @@ pub fn bundle(data: &[u8]) {
     assert_eq!(bundle::parse(data).as_ref(), Ok(&b));
     let doc = json::parse(data).expect("an accepted bundle is JSON");
     check_properties(&b, &doc);
+    // The progress log is requested like any URL: never plain http.
+    if let Some(u) = &b.report_url {
+        assert!(crate::net::http::check_url(u).is_ok(), "{u}");
+    }
     if let Some(c) = &b.configurator {
         assert!(!c.packages.is_empty());
         assert!(c.command.program.as_str().starts_with('/'));

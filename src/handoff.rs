@@ -11,6 +11,7 @@ use url::Url;
 use crate::bundle::{Bundle, Launch};
 use crate::credentials::{ENV_ASKPASS, ENV_PASSWORD};
 use crate::error::{Error, Exit, Result, Step};
+use crate::progress::{self, Event};
 use crate::report::say;
 use crate::state::State;
 
@@ -64,14 +65,29 @@ impl Handoff {
     /// returns its command line instead; with `beside`, starts it as a
     /// child and returns (`preconf listen` that goes on listening).
     pub(crate) fn start(&self, no_exec: bool, beside: bool) -> Result<String> {
+        let line = self.shell_line();
         if no_exec {
             say(
                 Step::Handoff,
                 "not starting the configurator (--no-exec); its command is on stdout",
             );
-            return Ok(self.shell_line());
+        } else {
+            say(Step::Handoff, format!("starting {line}"));
         }
-        say(Step::Handoff, format!("starting {}", self.shell_line()));
+        // The program only: its arguments come from the bundle and are not
+        // ours to report. The last chance to deliver, too: after exec no
+        // sender is left.
+        let program = self.program.display();
+        let what = if no_exec {
+            format!("{program} is installed, not started (--no-exec)")
+        } else {
+            format!("starting {program}")
+        };
+        progress::event(Event::Handoff, what);
+        progress::flush();
+        if no_exec {
+            return Ok(line);
+        }
         if beside {
             return self.spawn();
         }

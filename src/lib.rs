@@ -8,7 +8,9 @@
 //! tied together by `run`. Below them: `net` (DNS, HTTPS, trust: the wire),
 //! `settings` (keys and their providers), `state` (the state directory
 //! and atomic files) and `json` (a strict reader for documents from the
-//! network). Neither `net` nor `state` knows the steps.
+//! network). Neither `net` nor `state` knows the steps. Beside them all,
+//! `report` says each step on stderr and `progress` reports the run to a
+//! log server.
 
 #![forbid(unsafe_code)]
 // Everything but `main` is private to the crate, and says so.
@@ -36,6 +38,7 @@ mod link;
 mod listen;
 mod net;
 mod open;
+mod progress;
 mod props;
 mod reference;
 mod report;
@@ -103,19 +106,22 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
 }
 
 /// Notes a failed run in the storage, for `preconf props` and the next
-/// run; a successful one noted itself before handing over. Only on a
-/// device that has a state directory already: a first run that fails (a
-/// link refused, a question cancelled) leaves nothing behind, and says
-/// why on stderr.
+/// run, and in the progress log; a successful one noted itself before
+/// handing over. Only on a device that has a state directory already: a
+/// first run that fails (a link refused, a question cancelled) leaves
+/// nothing behind, and says why on stderr. Either way the run's progress
+/// log ends here.
 pub(crate) fn recorded(
     store: &mut settings::Store,
     outcome: Result<run::Outcome, Error>,
 ) -> Result<run::Outcome, Error> {
     if let Err(e) = &outcome {
+        progress::failed(e);
         if store.path().parent().is_some_and(|d| d.is_dir()) {
             store.record(e.code(), &e.to_string());
         }
     }
+    progress::end();
     outcome
 }
 

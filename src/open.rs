@@ -27,6 +27,7 @@ use crate::link::{self, Link, MAX_SIZE, MEDIA_TYPE};
 use crate::net::dns::{self, Dns};
 use crate::net::http::{self, Http, HttpFailure};
 use crate::net::tls::Tls;
+use crate::progress::{self, Event};
 use crate::report::say;
 use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
 use crate::settings::{Settings, Store};
@@ -45,6 +46,8 @@ pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome
     let device_id = device_id.as_deref();
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?;
     let dns = Dns::new(nameservers.addrs, s.io_timeout.min(DNS_TIMEOUT));
+    // The device's own trust: a link narrows it for its server alone.
+    progress::connect(s.prv_log.as_ref(), &tls.config, &dns);
 
     let link = document(&where_from, &tls, &dns, s.io_timeout)?;
     let domain = company_domain(s.domain.as_deref(), link.domain.as_deref())?;
@@ -60,6 +63,7 @@ pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome
         &mut person,
         "Provision this device from it?",
     )?;
+    progress::event(Event::DiscoveryComplete, format!("link to {}", link.url));
     say(Step::Fetch, summary);
     let http = Http::new(config, dns, s.io_timeout, device_id);
     let fetched = match &link.token {
@@ -75,7 +79,7 @@ pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome
         domain: domain.map(str::to_string),
         chain: None,
     };
-    let s = &run::take_properties(s, store, &fetched)?;
+    let s = &run::received(s, store, &fetched)?;
     run::provision(s, store, &state, &http, &fetched, found, device_id)
 }
 

@@ -18,8 +18,9 @@ use crate::fetch::{self, Fetched};
 use crate::net::dns::Dns;
 use crate::net::http::Http;
 use crate::net::tls::{self, Tls};
+use crate::progress::{self, Event};
 use crate::report::say;
-use crate::run::{DNS_TIMEOUT, Found, Outcome, Start, provision, take_properties};
+use crate::run::{DNS_TIMEOUT, Found, Outcome, Start, provision, received};
 use crate::settings::{Key, Settings, Store};
 use crate::state::{Chain, Via};
 
@@ -53,6 +54,12 @@ pub(crate) fn follow(
     // Host names of references are looked up like any other: `--dns`, else
     // resolv.conf. A reference by address never asks.
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?.addrs;
+    let dns = Dns::new(nameservers.clone(), s.io_timeout.min(DNS_TIMEOUT));
+    progress::connect(s.prv_log.as_ref(), &tls.config, &dns);
+    progress::event(
+        Event::DiscoveryComplete,
+        format!("provisioning.reference {next} (from {})", chain.from),
+    );
     loop {
         enter(&mut chain, &next, s.max_hops)?;
         let may_log_in = next.origin() == login_origin;
@@ -68,7 +75,7 @@ pub(crate) fn follow(
         // The bundle's properties are checked, and join the stored
         // provider, before anything else: the next hop, or the
         // configurator, sees the new dictionary.
-        s = take_properties(&s, store, &fetched)?;
+        s = received(&s, store, &fetched)?;
         let handed_on = handed_on(&fetched);
         if fetched.bundle.configurator.is_some() || s.start_command.is_some() {
             let found = Found {

@@ -18,6 +18,7 @@ use crate::install;
 use crate::net::dns::Dns;
 use crate::net::http::Http;
 use crate::net::tls::{self, Tls};
+use crate::progress::{self, Event};
 use crate::reference;
 use crate::report::say;
 use crate::settings::{self, Key, Settings, Store};
@@ -41,9 +42,11 @@ pub(crate) struct Start {
     pub(crate) device_id: Option<String>,
 }
 
-/// Mends what a power cut left, stops when the device is already
-/// provisioned, reads every certificate and key, and starts the clock.
+/// Starts the progress log, mends what a power cut left, stops when the
+/// device is already provisioned, reads every certificate and key, and
+/// starts the clock.
 pub(crate) fn start(s: &Settings) -> Result<std::result::Result<Start, Outcome>> {
+    progress::begin(s);
     let state = State::new(s.state_dir());
     // A power cut may have stopped an earlier run half-way: mend first.
     state.recover()?;
@@ -56,6 +59,15 @@ pub(crate) fn start(s: &Settings) -> Result<std::result::Result<Start, Outcome>>
     // first packet, so a bad file fails at once.
     let tls = tls::configure(&s.trust())?;
     let device_id = device::id(s)?;
+    progress::identify(device_id.as_deref());
+    progress::event(
+        Event::RunStarted,
+        format!(
+            "preconf {} ({}) started",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH
+        ),
+    );
     deadline::arm(s.timeout, expired);
     Ok(Ok(Start {
         state,
@@ -85,6 +97,7 @@ pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
     let (source, lease_dns) = discover::source(s, &mut person)?;
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &lease_dns)?;
     let dns = Dns::new(nameservers.addrs.clone(), s.io_timeout.min(DNS_TIMEOUT));
+    progress::connect(s.prv_log.as_ref(), &tls.config, &dns);
     let candidates = discover::candidates(&source, &dns, &nameservers)?;
     let candidates = guard::check(
         candidates,
@@ -93,6 +106,11 @@ pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
         &mut person,
         "Send your login to it?",
     )?;
+    let urls: Vec<&str> = candidates.iter().map(|c| c.url.as_str()).collect();
+    progress::event(
+        Event::DiscoveryComplete,
+        format!("configuration server(s): {}", urls.join(", ")),
+    );
 
     say(Step::Fetch, &tls.summary);
     let http = Http::new(tls.config, dns, s.io_timeout, device_id.as_deref());
@@ -107,7 +125,7 @@ pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
         domain: source.domain().map(str::to_string),
         chain: None,
     };
-    let s = &take_properties(s, store, &fetched)?;
+    let s = &received(s, store, &fetched)?;
     provision(
         s,
         store,
@@ -126,17 +144,27 @@ pub(crate) struct Found {
     pub(crate) chain: Option<Chain>,
 }
 
+/// What every way in does with a fetched bundle: reports it, takes its
+/// properties (`take_properties`), and sends the progress log where the
+/// dictionary now says, else where the bundle says.
+pub(crate) fn received(s: &Settings, store: &mut Store, fetched: &Fetched) -> Result<Settings> {
+    progress::identify(fetched.bundle.device_id.as_deref());
+    progress::event(
+        Event::BundleReceived,
+        format!("bundle from {}", fetched.url),
+    );
+    let s = take_properties(s, store, fetched)?;
+    progress::send_to(s.prv_log.as_ref().or(fetched.bundle.report_url.as_ref()));
+    Ok(s)
+}
+
 /// The bundle's `properties` into the stored provider, checked as a whole
 /// first; the settings of the dictionary they make. Only from a server
 /// verified by TLS: what a file or plain http carried is used by this run
 /// (a handed-on reference is followed) but never kept. A handed-on
 /// `provisioning.reference` is never kept either: the next run starts where
 /// the chain began.
-pub(crate) fn take_properties(
-    s: &Settings,
-    store: &mut Store,
-    fetched: &Fetched,
-) -> Result<Settings> {
+fn take_properties(s: &Settings, store: &mut Store, fetched: &Fetched) -> Result<Settings> {
     let properties = &fetched.bundle.properties;
     for (name, value) in properties {
         settings::server_may_set(name)
@@ -189,7 +217,7 @@ fn names(properties: &[&(String, settings::Value)]) -> String {
 
 /// Steps 7 to 9, from a fetched bundle: whatever found the bundle, the
 /// rest of a run is the same. `s` already holds the bundle's properties
-/// (`take_properties`).
+/// (`received`).
 pub(crate) fn provision(
     s: &Settings,
     store: &mut Store,
@@ -263,6 +291,13 @@ pub(crate) fn provision(
             state.dir.display()
         ),
     );
+    progress::event(
+        Event::InstallComplete,
+        match &installed {
+            Some(i) => format!("configurator {} installed", i.name),
+            None => "bundle stored; the configurator is on the device already".to_string(),
+        },
+    );
     let mut handoff = Handoff::new(
         bundle,
         &command,
@@ -306,5 +341,7 @@ pub(crate) fn expired() -> i32 {
         "the run did not finish in time (--timeout); check the network and try again.",
     );
     eprintln!("preconf: error: {e}");
+    progress::failed(&e);
+    progress::end();
     e.code()
 }

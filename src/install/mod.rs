@@ -18,6 +18,7 @@ use crate::download::{self, Staged};
 use crate::error::{Error, Exit, Result, Step};
 use crate::fetch::Fetched;
 use crate::net::http::{Http, parse_url};
+use crate::progress::{self, Event};
 use crate::report::say;
 use crate::state::{Installed, InstalledPackage, State};
 
@@ -80,10 +81,9 @@ fn download_file(
     state.clean_staging();
     let staged = download::file(http, &url, fetched.auth.as_ref(), file, &state.staging())?;
     let v = &staged.verified;
-    say(
-        Step::Download,
-        format!("{url} ({} bytes, SHA-256 {} verified)", v.size, v.sha256),
-    );
+    let verified = format!("{url} ({} bytes, SHA-256 {} verified)", v.size, v.sha256);
+    say(Step::Download, &verified);
+    progress::event(Event::DownloadComplete, verified);
     Ok(staged)
 }
 

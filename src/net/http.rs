@@ -278,6 +278,39 @@ impl Http {
             "more than {MAX_REDIRECTS} redirects, last to {url}"
         )))
     }
+
+    /// POSTs `body` to `url` as `content_type`. For reports the device
+    /// sends, not documents it takes: no redirect is followed (a report
+    /// sent on elsewhere would go where nobody configured) and no
+    /// credentials are sent; only a 2xx counts as delivered.
+    pub(crate) fn post(
+        &self,
+        url: &Url,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), HttpFailure> {
+        check_url(url).map_err(|why| HttpFailure::Refused(format!("refusing {url}: it {why}")))?;
+        let mut req = self.agent.post(url.as_str()).content_type(content_type);
+        for (k, v) in &self.identity {
+            req = req.header(*k, v);
+        }
+        let resp = req.send(body).map_err(|e| HttpFailure::Transport {
+            url: url.clone(),
+            why: reason(&e),
+        })?;
+        let code = resp.status().as_u16();
+        if !(200..300).contains(&code) {
+            return Err(refusal(url.clone(), code, resp));
+        }
+        // Read (a bounded part of) the answer, so the connection can
+        // carry the next batch.
+        let _ = resp
+            .into_body()
+            .into_reader()
+            .take(4096)
+            .read_to_end(&mut Vec::new());
+        Ok(())
+    }
 }
 
 /// Where a redirect leads, if this tool may follow it.

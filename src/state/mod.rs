@@ -8,6 +8,7 @@
 //! <state>/storage          the stored dictionary (0600; see `storage`)
 //! <state>/agent.config     provisioning.agent.config, for the configurator (0600)
 //! <state>/staging/         downloads in progress (0700)
+//! <state>/report.pending   progress events not yet delivered (0600; see `progress`)
 //! ```
 //!
 //! Every file is written atomically (`files`), so a power cut leaves the
