@@ -17,6 +17,7 @@ mod nameservers;
 mod nginx;
 mod open;
 mod package;
+mod progress;
 mod provision;
 mod repository;
 mod settings;
