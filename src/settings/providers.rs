@@ -72,7 +72,7 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
     let storage = Storage::new(&boot.state_dir());
     others.extend(push_layer(&boot.state_dir())?);
     let providers = boot.providers;
-    let stored = read_storage(&storage)?;
+    let stored = read_storage(&storage, "the storage")?;
 
     let mut file_to_keep = None;
     if providers.file {
@@ -289,7 +289,7 @@ impl Store {
 
 /// The storage's contents; a damaged file is set aside and reported, and
 /// the run goes on with an empty store.
-fn read_storage(storage: &Storage) -> Result<Stored> {
+fn read_storage(storage: &Storage, what: &str) -> Result<Stored> {
     let path = &storage.path;
     let read = storage
         .read()
@@ -303,7 +303,7 @@ fn read_storage(storage: &Storage) -> Result<Stored> {
                 Err(e) => format!("could not be moved aside ({e})"),
             };
             eprintln!(
-                "preconf: warning: {} is damaged ({why}); it was {aside}, and preconf starts from an empty one.",
+                "preconf: warning: {what} {} is damaged ({why}); it was {aside}, and preconf starts from an empty one.",
                 path.display()
             );
             Stored::default()
@@ -314,7 +314,7 @@ fn read_storage(storage: &Storage) -> Result<Stored> {
 /// What a backend last pushed to `preconf listen`, if anything.
 fn push_layer(state_dir: &Path) -> Result<Option<Layer>> {
     let file = Storage::at(state_dir.join(PUSHED));
-    let pushed = read_storage(&file)?;
+    let pushed = read_storage(&file, "the pushed properties")?;
     if pushed.entries.is_empty() {
         return Ok(None);
     }
