@@ -247,7 +247,7 @@ pub fn rminit(data: &[u8]) {
     use crate::listen::{push, request};
 
     let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    if let Ok(req) = request::read(&mut OneWay(data), far, |_| {}) {
+    if let Ok(req) = request::read(&mut OneWay(data), far) {
         assert!(req.body.len() <= request::MAX_BODY);
         let _ = push::basic(&req);
     }

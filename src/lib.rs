@@ -83,7 +83,15 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
             layer,
             json,
             action,
-        } => props::props(&mut settings::load(layer)?, json, action)?,
+        } => {
+            let (mut loaded, problem) = settings::load_to_mend(layer)?;
+            if let Some(e) = problem {
+                eprintln!(
+                    "preconf: warning: {e} (preconf props set or unset can mend it; runs stop here until then)"
+                );
+            }
+            props::props(&mut loaded, json, action)?;
+        }
         Command::Run(layer) => {
             let settings::Loaded {
                 settings,

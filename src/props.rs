@@ -284,7 +284,7 @@ fn settable(name: &Name) -> Result<()> {
         return Ok(());
     };
     let why = match key.scope() {
-        Scope::Device | Scope::Server => return Ok(()),
+        Scope::Device | Scope::Server | Scope::Verified => return Ok(()),
         Scope::Kept => "is kept by preconf and cannot be set".to_string(),
         Scope::Root | Scope::Boot => format!(
             "decides where the dictionary is read from, so it is not stored; pass --set {}=… on the command line, or write it in ROOT/etc/preconf/*.conf",

@@ -200,7 +200,9 @@ fn take_properties(s: &Settings, store: &mut Store, fetched: &Fetched) -> Result
     }
     let s = store.change(|stored| {
         for (name, value) in &kept {
-            stored.set(name, value.clone());
+            // Under the key's own name: `device-id` is provisioning.spid.
+            let name = settings::Name::parse(name).map_or(name.clone(), |n| n.as_str().to_string());
+            stored.set(&name, value.clone());
         }
     })?;
     say(

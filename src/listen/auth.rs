@@ -2,7 +2,7 @@
 //! salted PBKDF2-HMAC-SHA256 hash (`preconf props set-push-password`), and
 //! the growing wait an address earns with each wrong guess.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -126,10 +126,12 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Addresses remembered; beyond this the one that waits least is forgotten.
 const MAX_ADDRESSES: usize = 1024;
 
-/// Wrong guesses per address, and until when each must wait.
+/// Wrong guesses per address, until when each must wait, and the
+/// addresses whose guess is being checked.
 #[derive(Default)]
 pub(crate) struct Failures {
     by_address: HashMap<IpAddr, (u32, Instant)>,
+    checking: HashSet<IpAddr>,
 }
 
 impl Failures {
@@ -137,6 +139,19 @@ impl Failures {
     pub(crate) fn wait(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let (_, until) = self.by_address.get(&ip)?;
         until.checked_duration_since(now).filter(|d| !d.is_zero())
+    }
+
+    /// Lets `ip` guess, unless it must wait or has a guess being checked
+    /// (many at once would all be checked before the first failure
+    /// counted); else how long to wait.
+    pub(crate) fn begin(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        if let Some(wait) = self.wait(ip, now) {
+            return Err(wait);
+        }
+        if !self.checking.insert(ip) {
+            return Err(FIRST_WAIT);
+        }
+        Ok(())
     }
 
     /// Counts a wrong guess from `ip`; returns how long it must now wait.
@@ -147,6 +162,7 @@ impl Failures {
                 self.by_address.remove(&gone);
             }
         }
+        self.checking.remove(&ip);
         let entry = self.by_address.entry(ip).or_insert((0, now));
         entry.0 = entry.0.saturating_add(1);
         let wait = FIRST_WAIT
@@ -158,6 +174,7 @@ impl Failures {
 
     /// A right password clears the address's count.
     pub(crate) fn succeeded(&mut self, ip: IpAddr) {
+        self.checking.remove(&ip);
         self.by_address.remove(&ip);
     }
 }
@@ -200,7 +217,10 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t = Instant::now();
         assert_eq!(f.wait(ip, t), None);
+        assert_eq!(f.begin(ip, t), Ok(()));
+        assert_eq!(f.begin(ip, t), Err(FIRST_WAIT), "one guess at a time");
         assert_eq!(f.failed(ip, t), Duration::from_secs(1));
+        assert!(f.begin(ip, t).is_err());
         assert_eq!(f.failed(ip, t), Duration::from_secs(2));
         assert!(f.wait(ip, t).is_some());
         assert_eq!(f.wait(ip, t + Duration::from_secs(3)), None);

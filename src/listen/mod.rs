@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use push::{Device, Endpoint, Shared};
-use request::{Failed, ReadWrite};
+use request::{Bounded, Failed, ReadWrite};
 
 use crate::error::{Error, Exit, Result, Step};
 use crate::report::say;
@@ -32,24 +32,24 @@ use crate::settings::{self, Key, Layer, Provider, Settings};
 /// clients fills these for [`request::CONNECTION_TIME`] at most.
 const MAX_CONNECTIONS: usize = 64;
 const MAX_PER_ADDRESS: usize = 8;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closed connection's last bytes are read and thrown away.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Serves the push endpoint until a pushed run ends (its outcome is the
 /// listener's), or for ever with `prm.listen.after.run` or
 /// `prm.reprovision.onstart`.
 pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
-    let device = Device::load(&command_line)?;
+    let mut device = Device::load(&command_line)?;
     let s = &device.settings;
     let endpoint = endpoint(s)?;
-    let tls = match s.listen.secure {
-        true => Some(tls_config(s)?),
-        false => {
-            say(
-                Step::Listen,
-                "warning: serving plain http (prm.http.provider.secure=false): anyone on the way can read the pushed properties and the login",
-            );
-            None
-        }
+    let tls = if s.listen.secure {
+        Some(tls_config(s)?)
+    } else {
+        say(
+            Step::Listen,
+            "warning: serving plain http (prm.http.provider.secure=false): anyone on the way can read the pushed properties and the login",
+        );
+        None
     };
     let at = SocketAddr::new(s.listen.address, s.listen.port);
     let listener = TcpListener::bind(at).map_err(|e| {
@@ -62,11 +62,14 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
         )
     })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Busy before the first connection is taken, when resuming.
     let resume = pushed_reference(&device);
+    device.running = resume;
     let (runs, requests) = mpsc::channel();
     let shared = Arc::new(Shared {
         endpoint,
         failures: Mutex::default(),
+        hashing: Mutex::default(),
         device: Mutex::new(device),
         runs: Mutex::new(runs),
         command_line,
@@ -83,7 +86,6 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
             Step::Listen,
             "provisioning from the provisioning.reference pushed before the restart",
         );
-        shared.device.lock().expect("not poisoned").running = true;
     } else if requests.recv().is_err() {
         unreachable!("the sender lives in `shared`");
     }
@@ -177,14 +179,17 @@ fn tls_config(s: &Settings) -> Result<Arc<rustls::ServerConfig>> {
     crate::net::tls::server(&cert, &key)
 }
 
-/// Whether a push left a reference that no run has provisioned from yet:
-/// a power cut came between the push and the receipt.
+/// Whether a push left the reference of the dictionary, and a run from it
+/// was under way when the device stopped (a power cut): it is resumed. A
+/// run that ended, in failure too, is not tried again until a new push.
 fn pushed_reference(device: &Device) -> bool {
     let pushed = matches!(
         device.store.dictionary().provider(Key::Reference),
         Some(Provider::Push { .. })
     );
-    pushed && matches!(device.state().receipt(), Ok(None))
+    pushed
+        && push::interrupted(&device.settings.state_dir())
+        && matches!(device.state().receipt(), Ok(None))
 }
 
 /// One run from the dictionary as the push left it; whether to listen on.
@@ -200,13 +205,22 @@ fn provision(command_line: &Layer) -> (Result<Outcome>, bool) {
     settings.spawn_handoff = keep;
     let outcome = run::run(&settings, &mut store);
     crate::deadline::disarm();
-    (crate::recorded(&mut store, outcome), keep)
+    let outcome = crate::recorded(&mut store, outcome);
+    let (exit, message) = match &outcome {
+        Ok(_) => (0, "provisioned".to_string()),
+        Err(e) => (e.code(), e.to_string()),
+    };
+    push::ended(&settings.state_dir(), exit, &message);
+    (outcome, keep)
 }
 
 /// Accepts connections for ever, each served on a thread of its own
 /// within the bounds of [`Slots`].
 fn accept(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, shared: &Arc<Shared>) {
     let slots = Arc::new(Slots::default());
+    // Connections closed for want of a slot, said at most every 10 s.
+    let mut refused = 0u64;
+    let mut said = Instant::now() - Duration::from_secs(10);
     for conn in listener.incoming() {
         let tcp = match conn {
             Ok(tcp) => tcp,
@@ -221,10 +235,14 @@ fn accept(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, shared:
             continue;
         };
         let Some(slot) = Slot::take(&slots, peer.ip()) else {
-            say(
-                Step::Listen,
-                format!("{peer}: too many connections; closed at once"),
-            );
+            refused += 1;
+            if said.elapsed() >= Duration::from_secs(10) {
+                say(
+                    Step::Listen,
+                    format!("too many connections: {refused} closed at once, the last from {peer}"),
+                );
+                (refused, said) = (0, Instant::now());
+            }
             continue;
         };
         let (shared, tls) = (Arc::clone(shared), tls.clone());
@@ -246,36 +264,24 @@ fn serve(
     let Ok(sock) = tcp.try_clone() else {
         return;
     };
-    let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
-    let timeout = |d: Duration| {
-        let _ = sock.set_read_timeout(Some(d.max(Duration::from_millis(1))));
-    };
+    let bounded = Bounded { tcp, deadline };
     match tls {
         Some(config) => {
             let Ok(conn) = rustls::ServerConnection::new(config) else {
                 return;
             };
-            let mut stream = rustls::StreamOwned::new(conn, tcp);
-            exchange(&mut stream, peer, deadline, timeout, shared);
+            let mut stream = rustls::StreamOwned::new(conn, bounded);
+            exchange(&mut stream, peer, deadline, shared);
             stream.conn.send_close_notify();
             let _ = stream.flush();
         }
-        None => {
-            let mut stream = tcp;
-            exchange(&mut stream, peer, deadline, timeout, shared);
-        }
+        None => exchange(&mut { bounded }, peer, deadline, shared),
     }
     linger(&sock);
 }
 
-fn exchange(
-    stream: &mut impl ReadWrite,
-    peer: SocketAddr,
-    deadline: Instant,
-    timeout: impl Fn(Duration),
-    shared: &Shared,
-) {
-    let (answer, what) = match request::read(stream, deadline, timeout) {
+fn exchange(stream: &mut impl ReadWrite, peer: SocketAddr, deadline: Instant, shared: &Shared) {
+    let (answer, what) = match request::read(stream, deadline) {
         Ok(req) => {
             let answer = push::answer(&req, peer.ip(), shared);
             (answer, format!("{} {}", req.method, req.path))
@@ -288,28 +294,44 @@ fn exchange(
     };
     say(
         Step::Listen,
-        format!("{peer} {what}: {} {}", answer.code, answer.text),
+        printable(&format!("{peer} {what}: {} {}", answer.code, answer.text)),
     );
     let _ = stream
         .write_all(&answer.bytes())
         .and_then(|()| stream.flush());
 }
 
-/// Closes our side, then reads what the client still sends for a moment:
-/// closing with unread bytes would reset the connection, and the client
-/// might lose the answer (a 413 sent before the body was read).
+/// A log line with what came from the network in it, with control and
+/// bidirectional-format characters escaped: no request paints the
+/// terminal or turns a line around.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            let format = matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || format {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Closes our side, then reads what the client still sends for a moment
+/// ([`LINGER`] in all): closing with unread bytes would reset the
+/// connection, and the client might lose the answer (a 413 sent before
+/// the body was read).
 fn linger(sock: &TcpStream) {
     let _ = sock.shutdown(Shutdown::Write);
-    let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut rest = Bounded {
+        tcp: match sock.try_clone() {
+            Ok(tcp) => tcp,
+            Err(_) => return,
+        },
+        deadline: Instant::now() + LINGER,
+    };
     let mut sink = [0u8; 4096];
-    let mut left = 256 * 1024;
-    let mut reader = sock;
-    while left > 0 {
-        match reader.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left -= n.min(left),
-        }
-    }
+    while matches!(rest.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// Connections in use, in all and per address.
@@ -355,6 +377,14 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_are_printable() {
+        assert_eq!(
+            printable("a\x1b[31mb\u{202e}c é"),
+            "a\\u{1b}[31mb\\u{202e}c é"
+        );
+    }
 
     #[test]
     fn slots_are_bounded() {

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
@@ -14,7 +14,7 @@ use super::auth::{Failures, PasswordHash, same};
 use super::request::{Answer, Request};
 use crate::settings::{self, Key, Layer, Name, Settings, Store, Value};
 use crate::state::State;
-use crate::state::storage::{Read, Storage};
+use crate::state::storage::{LastRun, Read, Storage};
 
 /// A form field, name and value; the credentials are one too.
 type Field = (String, String);
@@ -22,6 +22,8 @@ type Field = (String, String);
 /// Fields in one push; names are keys, so short.
 const MAX_FIELDS: usize = 64;
 const MAX_NAME: usize = 128;
+/// Keys the push provider's file holds, over every push.
+const MAX_PUSHED: usize = 256;
 
 /// Who may push.
 pub(crate) struct Endpoint {
@@ -35,6 +37,8 @@ pub(crate) struct Endpoint {
 pub(crate) struct Shared {
     pub(crate) endpoint: Endpoint,
     pub(crate) failures: Mutex<Failures>,
+    /// Held while a password is hashed.
+    pub(crate) hashing: Mutex<()>,
     pub(crate) device: Mutex<Device>,
     /// Tells the listener to provision from what was pushed.
     pub(crate) runs: Mutex<Sender<()>>,
@@ -123,9 +127,7 @@ fn push(req: &Request, peer: IpAddr, shared: &Shared) -> Result<Answer, Answer> 
     if properties.is_empty() {
         return Err(Answer::new(400, "The push sets no property."));
     }
-    for (name, _) in &properties {
-        Name::parse(name).map_err(|why| Answer::new(400, format!("The field {why}.")))?;
-    }
+    let properties = canonical(properties)?;
     let mut device = shared.device.lock().expect("not poisoned");
     if device.running {
         return Err(Answer::new(
@@ -153,6 +155,30 @@ fn push(req: &Request, peer: IpAddr, shared: &Shared) -> Result<Answer, Answer> 
     Ok(Answer::new(204, said))
 }
 
+/// The fields under their keys' names (`device-id` is
+/// `provisioning.spid`), each key once, and values without control
+/// characters where a key of the table takes them as text.
+fn canonical(properties: Vec<Field>) -> Result<Vec<Field>, Answer> {
+    let mut out: Vec<Field> = Vec::new();
+    for (name, value) in properties {
+        let parsed = Name::parse(&name)
+            .map_err(|why| Answer::new(400, format!("The field {}.", header_safe(&why))))?;
+        let key = parsed.as_str().to_string();
+        if out.iter().any(|(n, _)| *n == key) {
+            return Err(Answer::new(400, format!("The key {key} is given twice.")));
+        }
+        let text = matches!(parsed, Name::Known(k) if k != Key::AgentConfig);
+        if text && value.chars().any(char::is_control) {
+            return Err(Answer::new(
+                400,
+                format!("The value of {key} has a control character."),
+            ));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
 /// A device with a receipt is done, unless it provisions at every start.
 fn refuse_if_provisioned(device: &Device) -> Result<(), Answer> {
     let s = &device.settings;
@@ -178,7 +204,9 @@ fn keep(device: &Device, properties: &[(String, String)]) -> Result<PathBuf, Ans
     let s = &device.settings;
     for (name, value) in properties {
         let value = Value::Text(value.clone());
-        settings::check_value(name, &value, s.insecure_http)
+        // Never a plain-http reference, whatever this listener allows:
+        // stored, it would stop every later start that does not.
+        settings::check_value(name, &value, false)
             .map_err(|why| Answer::new(400, format!("The property {name} {why}.")))?;
     }
     let file = Storage::at(device.pushed());
@@ -188,6 +216,16 @@ fn keep(device: &Device, properties: &[(String, String)]) -> Result<PathBuf, Ans
     };
     for (name, value) in properties {
         pushed.set(name, Value::Text(value.clone()));
+    }
+    if pushed.entries.len() > MAX_PUSHED {
+        return Err(Answer::new(
+            400,
+            format!("The device keeps at most {MAX_PUSHED} pushed keys; unset some on it first."),
+        ));
+    }
+    // A new reference is one no run has tried yet.
+    if properties.iter().any(|(n, _)| n == Key::Reference.name()) {
+        pushed.last_run = None;
     }
     device
         .store
@@ -203,6 +241,38 @@ fn keep(device: &Device, properties: &[(String, String)]) -> Result<PathBuf, Ans
             )
         })?;
     Ok(file.path)
+}
+
+/// Whether the push provider's file names a reference no run has ended
+/// with: a power cut came between the push and the run's end.
+pub(crate) fn interrupted(state_dir: &Path) -> bool {
+    match Storage::at(state_dir.join(settings::PUSHED)).read() {
+        Ok(Read::Whole(p)) => {
+            p.last_run.is_none() && p.entries.iter().any(|(n, _)| n == Key::Reference.name())
+        }
+        _ => false,
+    }
+}
+
+/// Notes in the push provider's file that a run from its reference has
+/// ended: a listener started again then waits for a new push instead of
+/// trying the same reference for ever.
+pub(crate) fn ended(state_dir: &Path, exit: i32, message: &str) {
+    let file = Storage::at(state_dir.join(settings::PUSHED));
+    let Ok(Read::Whole(mut pushed)) = file.read() else {
+        return;
+    };
+    pushed.last_run = Some(LastRun {
+        time: crate::clock::rfc3339(crate::clock::unix_now()),
+        exit,
+        message: message.to_string(),
+    });
+    if let Err(e) = file.write(&pushed) {
+        eprintln!(
+            "preconf: warning: cannot write {}: {e}.",
+            file.path.display()
+        );
+    }
 }
 
 /// Checks the login, unless `prm.require.auth=false`. An address that
@@ -222,19 +292,6 @@ fn authenticate(
         );
         return Ok(());
     }
-    let waiting = shared
-        .failures
-        .lock()
-        .expect("not poisoned")
-        .wait(peer, Instant::now());
-    if let Some(wait) = waiting {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return Err(Answer::new(
-            429,
-            format!("Too many wrong logins from {peer}; try again in {secs} s."),
-        )
-        .with("Retry-After", secs.to_string()));
-    }
     let Some((user, password)) = credentials.or_else(|| basic(req)) else {
         return Err(Answer::new(
             401,
@@ -242,13 +299,31 @@ fn authenticate(
         )
         .with("WWW-Authenticate", "Basic realm=\"preconf\"".into()));
     };
+    // One guess at a time from an address, and none while it waits.
+    let begun = shared
+        .failures
+        .lock()
+        .expect("not poisoned")
+        .begin(peer, Instant::now());
+    if let Err(wait) = begun {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(Answer::new(
+            429,
+            format!("Too many logins from {peer}; try again in {secs} s."),
+        )
+        .with("Retry-After", secs.to_string()));
+    }
     // Both checks run whatever the first found, so the time taken does
-    // not tell a wrong login from a wrong password.
+    // not tell a wrong login from a wrong password. One hash at a time in
+    // all: logins cannot take every core.
     let user_ok = same(user.as_bytes(), endpoint.user.as_bytes());
-    let password_ok = endpoint
-        .password
-        .as_ref()
-        .is_some_and(|h| h.verify(&password));
+    let password_ok = {
+        let _one = shared.hashing.lock().expect("not poisoned");
+        endpoint
+            .password
+            .as_ref()
+            .is_some_and(|h| h.verify(&password))
+    };
     let mut failures = shared.failures.lock().expect("not poisoned");
     if user_ok && password_ok {
         failures.succeeded(peer);

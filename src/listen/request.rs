@@ -4,6 +4,7 @@
 //! it never holds more than its own connection.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// The request line and headers together.
@@ -101,13 +102,9 @@ pub(crate) enum Failed {
     Dropped(String),
 }
 
-/// Reads one request from `stream` by `deadline`; `timeout` sets the
-/// socket's read timeout before each read, so no read outlives it.
-pub(crate) fn read(
-    stream: &mut impl ReadWrite,
-    deadline: Instant,
-    timeout: impl Fn(Duration),
-) -> Result<Request, Failed> {
+/// Reads one request from `stream` by `deadline`. The stream keeps the
+/// deadline itself ([`Bounded`]): the TLS handshake reads through it too.
+pub(crate) fn read(stream: &mut impl ReadWrite, deadline: Instant) -> Result<Request, Failed> {
     let mut buf = Vec::with_capacity(1024);
     let (head_len, mut request) = loop {
         if let Some(parsed) = parse_head(&buf).map_err(Failed::Answer)? {
@@ -119,7 +116,7 @@ pub(crate) fn read(
                 format!("The request line and headers exceed {MAX_HEAD} bytes."),
             )));
         }
-        fill(stream, &mut buf, MAX_HEAD, deadline, &timeout)?;
+        fill(stream, &mut buf, MAX_HEAD, deadline)?;
     };
     let length = body_length(&request).map_err(Failed::Answer)?;
     if request
@@ -133,7 +130,7 @@ pub(crate) fn read(
     }
     buf.drain(..head_len);
     while buf.len() < length {
-        fill(stream, &mut buf, length, deadline, &timeout)?;
+        fill(stream, &mut buf, length, deadline)?;
     }
     buf.truncate(length);
     request.body = buf;
@@ -144,22 +141,61 @@ pub(crate) fn read(
 pub(crate) trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
+/// A client's socket that no read outlives the connection's deadline on:
+/// each sets the socket's timeout to the time left, and none starts after
+/// it. Whoever reads through it (our reader, rustls
+/// during the handshake) is held to the same clock.
+pub(crate) struct Bounded {
+    pub(crate) tcp: TcpStream,
+    pub(crate) deadline: Instant,
+}
+
+impl Bounded {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+/// Writes are small (a TLS flight, an answer of a few hundred bytes) and
+/// the kernel takes them whole; their own timeout only stops a client that
+/// reads nothing. Not the deadline: the answer goes out after it too.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// Reads more into `buf`, up to `limit` bytes in all, before `deadline`.
 fn fill(
     stream: &mut impl Read,
     buf: &mut Vec<u8>,
     limit: usize,
     deadline: Instant,
-    timeout: &impl Fn(Duration),
 ) -> Result<(), Failed> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
+    if Instant::now() >= deadline {
         return Err(Failed::Dropped(format!(
             "the request took longer than {} s",
             CONNECTION_TIME.as_secs()
         )));
     }
-    timeout(left);
     let mut chunk = [0u8; 4096];
     let want = (limit - buf.len()).min(chunk.len());
     match stream.read(&mut chunk[..want]) {

@@ -187,6 +187,7 @@ pub(crate) fn server(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
             .map(|c| CertificateDer::from(c.der().to_vec()))
             .collect();
     let key_pem = read(key, "prm.http.provider.key")?;
+    warn_if_readable(key);
     let private = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| bad_pem(key, &format!("no usable private key ({e})")))?;
     rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -204,6 +205,18 @@ pub(crate) fn server(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
                 ),
             )
         })
+}
+
+/// A private key others may read is worth a word, not a refusal: the
+/// vendor's image decides its modes.
+fn warn_if_readable(key: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if fs::metadata(key).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        eprintln!(
+            "preconf: warning: the private key {} can be read by other users; chmod 600 it.",
+            key.display()
+        );
+    }
 }
 
 fn bad_pem(path: &Path, why: &str) -> Error {

@@ -76,10 +76,10 @@ keys! {
     AgentConfig "provisioning.agent.config" One("BYTES") Server GROUP_DICT
         "Bytes for the configurator, written 0600 to the state directory; PRECONF_AGENT_CONFIG names the file. Secret."
         |s, v| s.agent_config = Some(v.bytes().to_vec());
-    StartBundle "provisioning.start.bundle" One("COMMAND") Server GROUP_DICT
+    StartBundle "provisioning.start.bundle" One("COMMAND") Verified GROUP_DICT
         "Start the configurator with this command (an absolute program, then its arguments, split at spaces) instead of the bundle's."
         |s, v| s.start_command = Some(command(v)?);
-    RootX509 "provisioning.rootx509" One("CERTS") Server GROUP_DICT
+    RootX509 "provisioning.rootx509" One("CERTS") Verified GROUP_DICT
         "Also trust these CA certificates (PEM, or one DER certificate), e.g. handed over by an earlier server."
         |s, v| s.root_x509 = Some(v.bytes().to_vec());
     RshSecret "provisioning.rsh.secret" One("BYTES") Server GROUP_DICT

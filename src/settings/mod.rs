@@ -31,7 +31,7 @@ use crate::state::files::InRoot;
 pub(crate) use factory::{TARGET, ca_count as factory_ca_count, defaults_line as factory_defaults};
 #[cfg(fuzzing)]
 pub(crate) use providers::wildcard;
-pub(crate) use providers::{Loaded, PUSHED, Store, load};
+pub(crate) use providers::{Loaded, PUSHED, Store, load, load_to_mend};
 pub(crate) use text::{Kind, Name};
 
 const GROUP_DOMAIN: &str = "Where the domain comes from";
@@ -136,6 +136,10 @@ pub(crate) enum Scope {
     Device,
     /// Any provider, a server's bundle `properties` included.
     Server,
+    /// Any provider but a push: whom the device trusts, and what it runs,
+    /// come from the device or a server verified by TLS, never from a
+    /// login to `/rminit`.
+    Verified,
     /// Kept by the storage; no provider sets it.
     Kept,
 }
@@ -154,6 +158,9 @@ impl Scope {
                 "is the device's own setting, which neither a server nor removable media may change"
             }
             Scope::Server => "may not be set here",
+            Scope::Verified => {
+                "decides whom the device trusts or what it runs, which a push may not change"
+            }
             Scope::Kept => "is kept by preconf and cannot be set",
         }
     }
@@ -299,6 +306,7 @@ impl Provider {
             // what a server may hand over, never the device's own settings.
             Scope::Device => !matches!(self, Provider::Media { .. } | Provider::Push { .. }),
             Scope::Server => true,
+            Scope::Verified => !matches!(self, Provider::Push { .. }),
             // The storage counts its own changes; `props set` refuses it.
             Scope::Kept => matches!(self, Provider::Stored { .. }),
         }
@@ -633,7 +641,9 @@ impl Settings {
 /// whether it may use plain http).
 pub(crate) fn server_may_set(name: &str) -> Result<(), String> {
     match Name::parse(name)? {
-        Name::Known(key) if key.scope() != Scope::Server => Err(key.scope().refusal().to_string()),
+        Name::Known(key) if !matches!(key.scope(), Scope::Server | Scope::Verified) => {
+            Err(key.scope().refusal().to_string())
+        }
         _ => Ok(()),
     }
 }

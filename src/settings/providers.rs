@@ -51,6 +51,17 @@ pub(crate) struct Store {
 /// Merges every provider into the dictionary and settings of this run.
 /// Reads nothing but files and the environment.
 pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
+    match load_to_mend(command_line)? {
+        (loaded, None) => Ok(loaded),
+        (_, Some(problem)) => Err(problem),
+    }
+}
+
+/// [`load`] for `preconf props`: a dictionary whose values do not hold
+/// together (a stored or pushed value a later setting refuses) is still
+/// shown and can be mended, so the problem comes back beside it, with the
+/// settings that say where the providers are.
+pub(crate) fn load_to_mend(command_line: Layer) -> Result<(Loaded, Option<Error>)> {
     let factory = factory::layer();
     command_line.admit()?;
     // The root decides where the files are, so it is looked up without
@@ -71,7 +82,7 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
     }
     let storage = Storage::new(&boot.state_dir());
     others.extend(push_layer(&boot.state_dir())?);
-    let providers = boot.providers;
+    let providers = boot.providers.clone();
     let stored = read_storage(&storage, "the storage")?;
 
     let mut file_to_keep = None;
@@ -94,8 +105,14 @@ pub(crate) fn load(command_line: Layer) -> Result<Loaded> {
         stored,
         file_to_keep,
     };
-    let settings = store.merge()?;
-    Ok(Loaded { settings, store })
+    let (settings, problem) = match store.merge() {
+        Ok(settings) => (settings, None),
+        Err(problem) => {
+            store.dictionary = store.merged()?;
+            (boot, Some(problem))
+        }
+    };
+    Ok((Loaded { settings, store }, problem))
 }
 
 /// The factory's props.txt: the storage's copy once a run provisioned
@@ -140,11 +157,7 @@ impl Store {
     /// Merges every layer with the stored one: the dictionary, kept, and
     /// its settings.
     fn merge(&mut self) -> Result<Settings> {
-        let stored = self.layer()?;
-        stored.admit()?;
-        let mut layers = self.others.clone();
-        layers.push(stored);
-        let dictionary = Dictionary::merge(layers);
+        let dictionary = self.merged()?;
         let settings = Settings::from_dictionary(&dictionary)?;
         self.dictionary = dictionary;
         Ok(settings)
@@ -195,6 +208,15 @@ impl Store {
             .extend(push_layer(path.parent().unwrap_or(Path::new("/")))?);
         self.merge()?;
         Ok(removed)
+    }
+
+    /// Every layer with the stored one, merged; the values not yet checked.
+    fn merged(&self) -> Result<Dictionary> {
+        let stored = self.layer()?;
+        stored.admit()?;
+        let mut layers = self.others.clone();
+        layers.push(stored);
+        Ok(Dictionary::merge(layers))
     }
 
     pub(crate) fn dictionary(&self) -> &Dictionary {

@@ -924,3 +924,36 @@ fn mode(p: &Path) -> u32 {
 fn read_bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
+
+#[test]
+fn a_dictionary_that_no_longer_holds_can_still_be_shown_and_mended() {
+    let lab = quiet_lab();
+    // Stored while the command line allowed plain http; not allowed since.
+    let mut c = preconf(
+        &lab,
+        &[
+            "--set",
+            "prm.insecure.http=true",
+            "props",
+            "set",
+            "provisioning.reference=http://10.0.0.1/prvsetup",
+        ],
+    );
+    c.stdin(Stdio::null());
+    Run::of(c).ok();
+    Run::of(preconf(&lab, &["--no-exec"])).fails(78, "plain http");
+    let shown = props(&lab, &[], &[]);
+    shown
+        .ok()
+        .says("preconf: warning: settings: provisioning.reference")
+        .says("preconf props set or unset can mend it");
+    assert!(
+        shown.stdout.contains("http://10.0.0.1/prvsetup"),
+        "{}",
+        shown.stdout
+    );
+    props(&lab, &[], &["unset", REFERENCE]).ok();
+    let after = props(&lab, &[], &[]);
+    after.ok();
+    assert!(!after.stderr.contains("warning"), "{}", after.stderr);
+}

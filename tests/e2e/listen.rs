@@ -140,6 +140,31 @@ fn raw(port: u16, request: &[u8]) -> Answer {
     }
 }
 
+/// Sends `first`, then one byte every `every_ms` until the listener
+/// closes the connection; how long it held on.
+fn trickle(port: u16, first: &'static [u8], every_ms: u64) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(every_ms)))
+            .unwrap();
+        let t0 = Instant::now();
+        let _ = s.write_all(first);
+        loop {
+            let mut buf = [0u8; 256];
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+            if s.write_all(b"\x00").is_err() || t0.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+        }
+        t0.elapsed()
+    })
+}
+
 /// `POST /rminit` of a form.
 fn post(port: u16, form: &str) -> Answer {
     raw(
@@ -197,6 +222,7 @@ fn a_push_needs_the_login_and_every_answer_has_its_real_code() {
     assert!(!hash_file.contains(PUSH_PASSWORD), "stored in clear");
     let mut l = Listener::start(&lab, &["--set", "prm.http.provider.secure=false"]);
     l.wait_for("serving plain http");
+    let port = l.port;
 
     let missing = post(l.port, "provisioning.spid=ACME-1");
     assert_eq!(missing.code, 401, "{missing:?}");
@@ -280,6 +306,39 @@ fn a_push_needs_the_login_and_every_answer_has_its_real_code() {
     );
     assert!(own.body.contains("device's own setting"), "{own:?}");
     assert_eq!(raw(l.port, b"\x16\x03\x01 not http\r\n\r\n").code, 400);
+    // What a push may not carry: whom to trust, what to run, plain http,
+    // control characters; a flag's name is its key's.
+    for (form, why) in [
+        ("provisioning.rootx509=x", "which a push may not change"),
+        (
+            "provisioning.start.bundle=/bin/sh+-c+id",
+            "which a push may not change",
+        ),
+        ("provisioning.reference=http://10.0.0.1/x", "plain-http"),
+        ("provisioning.spid=a%0D%0AX-Evil:+1", "control character"),
+        ("device-id=A&provisioning.spid=B", "given twice"),
+    ] {
+        let refused = post(l.port, &login(PUSH_PASSWORD, form));
+        assert_eq!(refused.code, 400, "{form}: {refused:?}");
+        assert!(refused.body.contains(why), "{form}: {refused:?}");
+    }
+    assert_eq!(
+        post(l.port, &login(PUSH_PASSWORD, "device-id=ALIAS-1")).code,
+        204
+    );
+    assert_eq!(shown(&lab, "provisioning.spid").unwrap().0, "ALIAS-1");
+    let spid = post(l.port, &login(PUSH_PASSWORD, "provisioning.spid=ACME-2"));
+    assert_eq!(spid.code, 204, "{spid:?}");
+    // Guesses in parallel from one address: one is checked, the rest wait.
+    let guesses: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || post(port, &login(&format!("guess{i}"), "corp.x=1")).code)
+        })
+        .collect();
+    let mut codes: Vec<u16> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes.iter().filter(|c| **c == 401).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| [401, 429].contains(c)), "{codes:?}");
 
     // What was pushed is undone as what was stored is.
     let mut c = lab.preconf();
@@ -371,6 +430,18 @@ fn requests_are_bounded_and_a_slow_client_blocks_no_one() {
         l.log()
     );
 
+    // After the answer, a client that goes on sending is cut off soon.
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.write_all(b"GET /nothing HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 404"));
+    let t0 = Instant::now();
+    while s.write_all(b"x").is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never cut off");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     let huge = raw(
         l.port,
         b"POST /rminit HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n",
@@ -417,6 +488,8 @@ fn the_endpoint_is_https_only_by_default() {
         l.log()
             .contains(&format!("https://127.0.0.1:{}/rminit", l.port))
     );
+    // A TLS handshake a byte at a time is held to the same 10 s.
+    let slow_tls = trickle(l.port, b"\x16\x03\x01\x40\x00", 2000);
     // curl, verifying the device's certificate, posts the form from stdin.
     let form = login(PUSH_PASSWORD, "provisioning.spid=TLS-1");
     let mut c = Command::new("curl");
@@ -450,6 +523,8 @@ fn the_endpoint_is_https_only_by_default() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(shown(&lab, "provisioning.spid").unwrap().0, "TLS-1");
+    let held = slow_tls.join().unwrap();
+    assert!(held < Duration::from_secs(25), "held {held:?}");
     // Plain http on the same port gets no HTTP answer at all.
     let plain = post(l.port, &login(PUSH_PASSWORD, "provisioning.spid=PLAIN"));
     assert!(!plain.head.starts_with("HTTP/"), "{plain:?}");
@@ -491,49 +566,49 @@ fn a_pushed_reference_provisions_the_device_and_listen_ends_with_the_run() {
 }
 
 #[test]
-fn a_push_during_a_run_is_busy_and_a_failed_run_is_resumed_after_a_restart() {
+fn a_push_during_a_run_is_busy_a_cut_run_resumes_and_a_failed_one_waits() {
     let mut lab = quiet_lab();
     set_push_password(&lab);
     // The bundle never comes: the run waits for its io-timeout, then fails.
     let routes = HashMap::from([("/stall".to_string(), Reply::Stall)]);
     let port = lab.serve_with("127.0.0.1", routes, false, None);
     let url = format!("https://127.0.0.1:{port}/stall");
-    let mut l = Listener::start(
-        &lab,
-        &[
-            "--set",
-            "prm.http.provider.secure=false",
-            "--io-timeout",
-            "4",
-        ],
-    );
+    let plain = ["--set", "prm.http.provider.secure=false"];
+    let mut l = Listener::start(&lab, &[&plain[..], &["--io-timeout", "30"]].concat());
     let form = format!("provisioning.reference={url}");
     assert_eq!(post(l.port, &login(PUSH_PASSWORD, &form)).code, 204);
     l.wait_for("reference: ");
     let busy = post(l.port, &login(PUSH_PASSWORD, "provisioning.spid=LATE"));
     assert_eq!(busy.code, 409, "{busy:?}");
     assert!(busy.body.contains("under way"), "{busy:?}");
-    let code = l.exit_code();
-    assert!(matches!(code, Some(c) if c != 0), "{code:?}: {}", l.log());
-    assert!(l.log().contains("preconf: error:"), "{}", l.log());
     assert_ne!(
         shown(&lab, "provisioning.spid").map(|s| s.0),
         Some("LATE".into())
     );
+    // The power goes: the listener dies in the middle of the run.
+    drop(l);
 
-    // As after a power cut: the pushed reference is kept, and the next
-    // listener provisions from it at once.
-    let mut again = Listener::start(
-        &lab,
-        &[
-            "--set",
-            "prm.http.provider.secure=false",
-            "--io-timeout",
-            "1",
-        ],
-    );
+    // The next listener resumes the cut run at once; this time it fails.
+    let mut again = Listener::start(&lab, &[&plain[..], &["--io-timeout", "1"]].concat());
     again.wait_for("provisioning from the provisioning.reference pushed before the restart");
-    assert!(matches!(again.exit_code(), Some(c) if c != 0));
+    let code = again.exit_code();
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "{code:?}: {}",
+        again.log()
+    );
+    assert!(again.log().contains("preconf: error:"), "{}", again.log());
+
+    // A run that ended in failure is not tried again: the next listener
+    // waits for a push, and takes one.
+    let third = Listener::start(&lab, &plain);
+    let fixed = post(third.port, &login(PUSH_PASSWORD, "provisioning.spid=NEXT"));
+    assert_eq!(fixed.code, 204, "{fixed:?}: {}", third.log());
+    assert!(
+        !third.log().contains("pushed before the restart"),
+        "{}",
+        third.log()
+    );
 }
 
 #[test]
