@@ -318,6 +318,7 @@ pub fn probe(data: &[u8]) {
         scheme: if data.len() % 2 == 0 { "https" } else { "http" },
         port: u16::try_from(data.len()).unwrap_or(u16::MAX),
         provisioned: data.first().is_some_and(|b| b & 1 == 1),
+        host: None,
     };
     let host = IpAddr::V4(Ipv4Addr::from(ip));
     let text = discovery::encode(&answer, host);

@@ -48,6 +48,9 @@ pub(crate) struct Answer {
     pub(crate) scheme: &'static str,
     pub(crate) port: u16,
     pub(crate) provisioned: bool,
+    /// The push endpoint's own address, when it listens on one address
+    /// only; else the address the prober's route leaves from.
+    pub(crate) host: Option<IpAddr>,
 }
 
 /// Binds UDP `port` on 0.0.0.0, joins `group` and answers probes on a
@@ -152,7 +155,7 @@ fn is_transient(e: &io::Error) -> bool {
 
 /// Sends the answer to where the probe came from, from the discovery port.
 fn reply(socket: &UdpSocket, to: SocketAddr, answer: &Answer) {
-    let host = match address_towards(to) {
+    let host = match answer.host.map_or_else(|| address_towards(to), Ok) {
         Ok(ip) => ip,
         Err(e) => {
             say(format_args!(
@@ -359,6 +362,7 @@ mod tests {
             scheme: "https",
             port: 8443,
             provisioned: true,
+            host: None,
         }
     }
 
@@ -417,6 +421,7 @@ mod tests {
             scheme: "http",
             port: 8080,
             provisioned: false,
+            host: None,
         };
         assert_eq!(
             encode(&plain, HOST),
@@ -453,6 +458,7 @@ mod tests {
             scheme: "https",
             port: u16::MAX,
             provisioned: true,
+            host: None,
         };
         let text = encode(&worst, IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)));
         assert!(text.len() <= MAX_ANSWER, "{}", text.len());

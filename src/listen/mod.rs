@@ -112,11 +112,12 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
 /// device as it is at each probe: its identity, the push endpoint, and
 /// whether it has a receipt.
 fn answer_probes(shared: &Arc<Shared>, scheme: &'static str) -> Result<()> {
-    let (group, port, push_port) = {
+    let (group, port, push_port, address) = {
         let d = shared.device.lock().expect("not poisoned");
         let l = &d.settings.listen;
-        (l.group, l.group_port, l.port)
+        (l.group, l.group_port, l.port, l.address)
     };
+    let host = (!address.is_unspecified()).then_some(address);
     let shared = Arc::clone(shared);
     let answer = move || {
         let d = shared.device.lock().expect("not poisoned");
@@ -125,6 +126,7 @@ fn answer_probes(shared: &Arc<Shared>, scheme: &'static str) -> Result<()> {
             scheme,
             port: push_port,
             provisioned: matches!(d.state().receipt(), Ok(Some(_))),
+            host,
         }
     };
     discovery::spawn(group, port, Box::new(answer)).map_err(|e| {
