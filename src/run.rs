@@ -154,7 +154,11 @@ pub(crate) fn received(s: &Settings, store: &mut Store, fetched: &Fetched) -> Re
         format!("bundle from {}", fetched.url),
     );
     let s = take_properties(s, store, fetched)?;
-    progress::send_to(s.prv_log.as_ref().or(fetched.bundle.report_url.as_ref()));
+    // A bundle's report_url only from a server verified by TLS, as its
+    // properties: a file or plain http would send the events anywhere.
+    let verified = fetched.url.scheme() == "https";
+    let report_url = fetched.bundle.report_url.as_ref().filter(|_| verified);
+    progress::send_to(s.prv_log.as_ref().or(report_url));
     Ok(s)
 }
 

@@ -31,6 +31,8 @@ pub(crate) const MAX_ANSWER: usize = 256;
 const MAX_SPID: usize = 160;
 /// How often joining the group is tried again while it fails.
 const RETRY: Duration = Duration::from_secs(5);
+/// How often a member joins again, for an interface that changed.
+const REJOIN: Duration = Duration::from_secs(60);
 /// Answers in a burst, and then one every [`EVERY`] (5 a second).
 const BURST: u32 = 10;
 const EVERY: Duration = Duration::from_millis(200);
@@ -106,19 +108,23 @@ fn serve(socket: &UdpSocket, group: Ipv4Addr, mut joined: bool, answer: &dyn Fn(
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let mut limiter = Limiter::new(Instant::now());
     let mut ignored = Ignored::default();
+    let mut answered = Answered::default();
     let mut next_join = Instant::now() + RETRY;
     let mut buf = [0u8; MAX_DATAGRAM + 1];
     loop {
-        if !joined && Instant::now() >= next_join {
+        // Joined again now and then as well: an interface that came up
+        // late, or went and came back, takes the membership anew (one
+        // already held counts as joined).
+        if Instant::now() >= next_join {
+            let was = joined;
             joined = join(socket, group).is_ok();
-            if joined {
+            if joined && !was {
                 say(format_args!("discovery on {group}:{port}"));
             }
-            next_join = Instant::now() + RETRY;
+            next_join = Instant::now() + if joined { REJOIN } else { RETRY };
         }
-        // While not a member, wake up to try again; then wait for good.
-        let wait = (!joined).then(|| next_join.saturating_duration_since(Instant::now()));
-        let _ = socket.set_read_timeout(wait.map(|w| w.max(Duration::from_millis(10))));
+        let wait = next_join.saturating_duration_since(Instant::now());
+        let _ = socket.set_read_timeout(Some(wait.max(Duration::from_millis(10))));
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 let now = Instant::now();
@@ -127,7 +133,11 @@ fn serve(socket: &UdpSocket, group: Ipv4Addr, mut joined: bool, answer: &dyn Fn(
                 } else if !limiter.allow(from.ip(), now) {
                     Some(Ignore::Limited)
                 } else {
-                    reply(socket, from, &answer());
+                    if reply(socket, from, &answer()) {
+                        if let Some(line) = answered.count(from, now) {
+                            say(line);
+                        }
+                    }
                     None
                 };
                 if let Some(line) = verdict.and_then(|v| ignored.count(v, now)) {
@@ -153,15 +163,44 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Sends the answer to where the probe came from, from the discovery port.
-fn reply(socket: &UdpSocket, to: SocketAddr, answer: &Answer) {
+/// Answers sent, said at most every [`SAY_ANSWERS`]: a flood of forged
+/// probes is rate-limited, and so are the lines about it.
+#[derive(Default)]
+struct Answered {
+    since: u64,
+    said: Option<Instant>,
+}
+
+const SAY_ANSWERS: Duration = Duration::from_secs(10);
+
+impl Answered {
+    fn count(&mut self, to: SocketAddr, now: Instant) -> Option<String> {
+        self.since += 1;
+        if self
+            .said
+            .is_some_and(|t| now.duration_since(t) < SAY_ANSWERS)
+        {
+            return None;
+        }
+        let more = match self.since {
+            1 => String::new(),
+            n => format!(" (and {} more since the last line)", n - 1),
+        };
+        (self.since, self.said) = (0, Some(now));
+        Some(format!("answered a probe from {to}{more}"))
+    }
+}
+
+/// Sends the answer to where the probe came from, from the discovery
+/// port; whether it went.
+fn reply(socket: &UdpSocket, to: SocketAddr, answer: &Answer) -> bool {
     let host = match answer.host.map_or_else(|| address_towards(to), Ok) {
         Ok(ip) => ip,
         Err(e) => {
             say(format_args!(
                 "cannot answer a probe from {to}: no route back ({e})"
             ));
-            return;
+            return false;
         }
     };
     let text = encode(answer, host);
@@ -170,9 +209,15 @@ fn reply(socket: &UdpSocket, to: SocketAddr, answer: &Answer) {
         Some(s) if spid_field(s).is_none() => " (the spid is too long for an answer: sent empty)",
         _ => "",
     };
+    if !note.is_empty() {
+        say(format_args!("a probe from {to}{note}"));
+    }
     match socket.send_to(text.as_bytes(), to) {
-        Ok(_) => say(format_args!("answered a probe from {to}{note}")),
-        Err(e) => say(format_args!("cannot answer a probe from {to} ({e})")),
+        Ok(_) => true,
+        Err(e) => {
+            say(format_args!("cannot answer a probe from {to} ({e})"));
+            false
+        }
     }
 }
 

@@ -120,7 +120,11 @@ fn answer_probes(shared: &Arc<Shared>, scheme: &'static str) -> Result<()> {
     let host = (!address.is_unspecified()).then_some(address);
     let shared = Arc::clone(shared);
     let answer = move || {
-        let d = shared.device.lock().expect("not poisoned");
+        // A thread that panicked holding the lock must not end discovery.
+        let d = shared
+            .device
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         discovery::Answer {
             spid: d.spid.clone(),
             scheme,

@@ -288,9 +288,18 @@ impl Http {
         url: &Url,
         content_type: &str,
         body: &[u8],
+        whole: Duration,
     ) -> Result<(), HttpFailure> {
         check_url(url).map_err(|why| HttpFailure::Refused(format!("refusing {url}: it {why}")))?;
-        let mut req = self.agent.post(url.as_str()).content_type(content_type);
+        // A bound on the whole exchange: the per-read timeout starts anew
+        // with every byte a slow server sends.
+        let mut req = self
+            .agent
+            .post(url.as_str())
+            .config()
+            .timeout_global(Some(whole))
+            .build()
+            .content_type(content_type);
         for (k, v) in &self.identity {
             req = req.header(*k, v);
         }
@@ -302,13 +311,9 @@ impl Http {
         if !(200..300).contains(&code) {
             return Err(refusal(url.clone(), code, resp));
         }
-        // Read (a bounded part of) the answer, so the connection can
-        // carry the next batch.
-        let _ = resp
-            .into_body()
-            .into_reader()
-            .take(4096)
-            .read_to_end(&mut Vec::new());
+        // The answer's body is not read: the status said it all, and a
+        // server that trickles one gets nothing more from us.
+        drop(resp);
         Ok(())
     }
 }

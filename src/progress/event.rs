@@ -58,7 +58,7 @@ pub(crate) fn line(
         r#"{{"seq":{seq},"time":"{}","event":"{}","spid":{spid},"message":{}"#,
         clock::rfc3339(unix_time),
         event.name(),
-        json::quote(cut(message)),
+        json::quote(cut(&without_queries(message))),
     );
     match event {
         Event::RunFailed(exit) => line.push_str(&format!(r#","exit":{exit}"#)),
@@ -67,6 +67,33 @@ pub(crate) fn line(
     }
     line.push('}');
     line
+}
+
+/// `text` with the query and fragment of every URL in it cut to `?…`:
+/// one-time tokens and signed-URL signatures ride there, and they were
+/// meant for their server, not for the log's. Linear in the text.
+pub(crate) fn without_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
+            .unwrap_or(rest.len());
+        // Punctuation that ends a sentence is not part of the URL.
+        let url = rest[..end].trim_end_matches(['.', ',', ';', ':', ')']);
+        match url.find(['?', '#']) {
+            Some(q) => {
+                out.push_str(&url[..q]);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        rest = &rest[url.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `message` cut to [`MAX_MESSAGE`] bytes, at a character boundary.
@@ -128,5 +155,19 @@ mod tests {
         let kept = doc.get("message").and_then(|m| m.as_str()).unwrap();
         assert_eq!(kept.len(), MAX_MESSAGE);
         assert!(long.starts_with(kept));
+    }
+
+    #[test]
+    fn queries_never_reach_the_log() {
+        assert_eq!(
+            without_queries(
+                "bundle from https://cfg.example.com/b?access_token=SEKRIT; ask (https://x/y#frag)."
+            ),
+            "bundle from https://cfg.example.com/b?…; ask (https://x/y?…)."
+        );
+        assert_eq!(without_queries("no url here: a?b"), "no url here: a?b");
+        assert_eq!(without_queries("https://h/p?q"), "https://h/p?…");
+        let long = "https://a/?".repeat(1000);
+        assert!(without_queries(&long).len() < long.len());
     }
 }

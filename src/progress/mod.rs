@@ -61,8 +61,10 @@ struct Log {
     queue: Queue,
     last_seq: u64,
     spid: Option<String>,
-    /// prm.remote.debug: step lines become events too.
+    /// prm.remote.debug: step lines become events too, those of the
+    /// run's own thread only (not a listener's or discovery's).
     debug: bool,
+    thread: std::thread::ThreadId,
     state_dir: PathBuf,
     /// prm.prv.log is set: undelivered events are kept even when the run
     /// ended before it could reach the server.
@@ -96,7 +98,7 @@ fn with<T>(f: impl FnOnce(&mut Log) -> T) -> Option<T> {
 /// the new events' `seq` goes on from theirs.
 pub(crate) fn begin(s: &Settings) {
     let state_dir = s.state_dir();
-    let kept = files::read_limited(&state_dir.join(KEPT), MAX_KEPT_BYTES).unwrap_or_default();
+    let kept = read_kept(&state_dir.join(KEPT));
     let (queue, last_seq) = Queue::from_kept(&String::from_utf8_lossy(&kept));
     *lock() = Some(Log {
         run: RUNS.fetch_add(1, Ordering::SeqCst) + 1,
@@ -104,6 +106,7 @@ pub(crate) fn begin(s: &Settings) {
         last_seq,
         spid: None,
         debug: s.remote_debug,
+        thread: std::thread::current().id(),
         state_dir,
         configured: s.prv_log.is_some(),
         transport: None,
@@ -141,10 +144,17 @@ pub(crate) fn event(event: Event, message: impl Display) {
     }
 }
 
-/// A step line, as an event with prm.remote.debug. The log's own lines are
-/// not reported to it.
+/// A step line of the run, as an event with prm.remote.debug. Not the
+/// log's own lines, nor the login's or the hand-off's (a login name, the
+/// configurator's arguments), nor lines of other threads: a listener's
+/// connections and discovery's probes are not the run's, and must not
+/// crowd its events out of the queue.
 pub(crate) fn debug(step: Step, message: &dyn Display) {
-    if step != Step::Progress && with(|log| log.debug) == Some(true) {
+    if matches!(step, Step::Progress | Step::Credentials | Step::Handoff) {
+        return;
+    }
+    let ours = with(|log| log.debug && log.thread == std::thread::current().id());
+    if ours == Some(true) {
         event(Event::Debug(step), message);
     }
 }
@@ -196,7 +206,10 @@ fn aim(log: &mut Log, url: Option<&Url>) {
 fn send(run: u64) {
     let mut pause = Duration::ZERO;
     while let Some((to, body)) = next_batch(run) {
-        let delivered = to.http.post(&to.url, MEDIA_TYPE, body.as_bytes()).is_ok();
+        let delivered = to
+            .http
+            .post(&to.url, MEDIA_TYPE, body.as_bytes(), TIMEOUT * 2)
+            .is_ok();
         let mut log = lock();
         let Some(l) = log.as_mut().filter(|l| l.run == run) else {
             return;
@@ -287,6 +300,15 @@ pub(crate) fn flush() {
     keep(&dir, &kept, to.as_ref());
 }
 
+/// The kept file, if it is a regular file: not a FIFO to hang on, nor a
+/// link to read something else through.
+fn read_kept(path: &Path) -> Vec<u8> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
+    files::read_limited(path, MAX_KEPT_BYTES).unwrap_or_default()
+}
+
 /// Writes the kept file, or removes it when nothing is left to send.
 fn keep(dir: &Path, kept: &str, to: Option<&Url>) {
     let path = dir.join(KEPT);
@@ -297,6 +319,13 @@ fn keep(dir: &Path, kept: &str, to: Option<&Url>) {
     // As with the storage: only where a run has made the state directory,
     // so a first run that fails leaves nothing behind.
     if !dir.is_dir() {
+        say(
+            Step::Progress,
+            format!(
+                "{} event(s) not delivered, and not kept: no state directory yet",
+                kept.lines().count()
+            ),
+        );
         return;
     }
     let n = kept.lines().filter(|l| l.starts_with("{\"seq\"")).count();

@@ -108,7 +108,7 @@ impl Queue {
     pub(crate) fn from_kept(text: &str) -> (Queue, u64) {
         let mut q = Queue::default();
         let mut last_seq = 0;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let doc = json::parse(line.as_bytes()).ok();
             let doc = doc.as_ref().filter(|d| d.as_object().is_some());
             match doc.map(|d| (d.get("event"), d.get("dropped").and_then(|n| n.as_u64()))) {

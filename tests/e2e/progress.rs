@@ -227,13 +227,18 @@ fn remote_debug_reports_every_step_line() {
         .iter()
         .filter(|l| field(l, "event") == "debug")
         .collect();
-    for step in ["domain", "discover", "credentials", "fetch", "install"] {
+    for step in ["domain", "discover", "fetch", "install"] {
         let line = debug
             .iter()
             .find(|l| field(l, "step") == step)
             .unwrap_or_else(|| panic!("no debug event of {step}: {lines:#?}"));
         let said = format!("preconf: {step}: {}", field(line, "message"));
         assert!(run.stderr.contains(&said), "{said}");
+    }
+    // Not the login's lines (a login name), nor the hand-off's (the
+    // configurator's arguments).
+    for step in ["credentials", "handoff"] {
+        assert!(debug.iter().all(|l| field(l, "step") != step), "{debug:#?}");
     }
     // The typed events are there too, in their order.
     let typed: Vec<String> = events(&lines)
@@ -265,13 +270,19 @@ fn a_bundle_names_the_log_server() {
     let port = lab.serve_with("127.0.0.1", routes, false, None);
     let mut c = lab.preconf();
     c.args(["--no-exec", "--set"]);
+    // A one-time token in the reference's query is for its server alone.
     c.arg(format!(
-        "provisioning.reference=https://127.0.0.1:{port}/bundle"
+        "provisioning.reference=https://127.0.0.1:{port}/bundle?access_token=SEKRIT-9"
     ));
     Run::of(c).ok();
     let lines = received(&lab, log);
     assert_eq!(events(&lines), SUCCESS, "{lines:#?}");
     assert!(field(&lines[1], "message").starts_with("provisioning.reference https://127.0.0.1:"));
+    assert!(
+        field(&lines[1], "message").contains("/bundle?…"),
+        "{lines:#?}"
+    );
+    assert!(!lines.join("\n").contains("SEKRIT-9"), "{lines:#?}");
     // No device id given: known from the bundle on.
     assert_eq!(field(&lines[0], "spid"), "null");
     assert_eq!(field(&lines[2], "spid"), "DEV-0001");
