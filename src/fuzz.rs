@@ -246,8 +246,7 @@ pub fn rminit(data: &[u8]) {
     use crate::listen::auth::PasswordHash;
     use crate::listen::{push, request};
 
-    let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    if let Ok(req) = request::read(&mut OneWay(data), far) {
+    if let Ok(req) = request::read(&mut OneWay(data)) {
         assert!(req.body.len() <= request::MAX_BODY);
         let _ = push::basic(&req);
     }

@@ -71,7 +71,7 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
         failures: Mutex::default(),
         hashing: Mutex::default(),
         device: Mutex::new(device),
-        runs: Mutex::new(runs),
+        runs,
         command_line,
     });
     let acceptor = Arc::clone(&shared);
@@ -86,8 +86,8 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
             Step::Listen,
             "provisioning from the provisioning.reference pushed before the restart",
         );
-    } else if requests.recv().is_err() {
-        unreachable!("the sender lives in `shared`");
+    } else {
+        requests.recv().expect("the sender lives in `shared`");
     }
     loop {
         let (outcome, keep) = provision(&shared.command_line);
@@ -98,13 +98,8 @@ pub(crate) fn listen(command_line: Layer) -> Result<Outcome> {
             Ok(_) => say(Step::Listen, "the run has ended; listening on"),
             Err(e) => say(Step::Listen, format!("the run failed ({e}); listening on")),
         }
-        match Device::load(&shared.command_line) {
-            Ok(d) => *shared.device.lock().expect("not poisoned") = d,
-            Err(e) => return Err(e),
-        }
-        if requests.recv().is_err() {
-            unreachable!("the sender lives in `shared`");
-        }
+        *shared.device.lock().expect("not poisoned") = Device::load(&shared.command_line)?;
+        requests.recv().expect("the sender lives in `shared`");
     }
 }
 
@@ -129,7 +124,7 @@ fn answer_probes(shared: &Arc<Shared>, scheme: &'static str) -> Result<()> {
             spid: d.spid.clone(),
             scheme,
             port: push_port,
-            provisioned: matches!(d.state().receipt(), Ok(Some(_))),
+            provisioned: d.provisioned,
             host,
         }
     };
@@ -277,17 +272,17 @@ fn serve(
                 return;
             };
             let mut stream = rustls::StreamOwned::new(conn, bounded);
-            exchange(&mut stream, peer, deadline, shared);
+            exchange(&mut stream, peer, shared);
             stream.conn.send_close_notify();
             let _ = stream.flush();
         }
-        None => exchange(&mut { bounded }, peer, deadline, shared),
+        None => exchange(&mut { bounded }, peer, shared),
     }
     linger(&sock);
 }
 
-fn exchange(stream: &mut impl ReadWrite, peer: SocketAddr, deadline: Instant, shared: &Shared) {
-    let (answer, what) = match request::read(stream, deadline) {
+fn exchange(stream: &mut impl ReadWrite, peer: SocketAddr, shared: &Shared) {
+    let (answer, what) = match request::read(stream) {
         Ok(req) => {
             let answer = push::answer(&req, peer.ip(), shared);
             (answer, format!("{} {}", req.method, req.path))

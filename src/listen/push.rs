@@ -41,7 +41,7 @@ pub(crate) struct Shared {
     pub(crate) hashing: Mutex<()>,
     pub(crate) device: Mutex<Device>,
     /// Tells the listener to provision from what was pushed.
-    pub(crate) runs: Mutex<Sender<()>>,
+    pub(crate) runs: Sender<()>,
     /// The command line `listen` was started with, to load the dictionary
     /// again after a push.
     pub(crate) command_line: Layer,
@@ -52,6 +52,8 @@ pub(crate) struct Device {
     pub(crate) store: Store,
     pub(crate) settings: Settings,
     pub(crate) spid: Option<String>,
+    /// It has a receipt: read once per load, not per discovery probe.
+    pub(crate) provisioned: bool,
     /// A run from a push is under way.
     pub(crate) running: bool,
 }
@@ -60,7 +62,10 @@ impl Device {
     pub(crate) fn load(command_line: &Layer) -> crate::error::Result<Device> {
         let loaded = settings::load(command_line.clone())?;
         let spid = crate::device::id(&loaded.settings).unwrap_or(None);
+        let state = State::new(loaded.settings.state_dir());
+        let provisioned = matches!(state.receipt(), Ok(Some(_)));
         Ok(Device {
+            provisioned,
             store: loaded.store,
             settings: loaded.settings,
             spid,
@@ -149,7 +154,7 @@ fn push(req: &Request, peer: IpAddr, shared: &Shared) -> Result<Answer, Answer> 
     let mut said = format!("set {} (stored in {})", names.join(", "), stored.display());
     if let Some(reference) = reference {
         device.running = true;
-        let _ = shared.runs.lock().expect("not poisoned").send(());
+        let _ = shared.runs.send(());
         said.push_str(&format!("; provisioning from {reference}"));
     }
     Ok(Answer::new(204, said))

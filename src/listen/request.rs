@@ -102,9 +102,9 @@ pub(crate) enum Failed {
     Dropped(String),
 }
 
-/// Reads one request from `stream` by `deadline`. The stream keeps the
-/// deadline itself ([`Bounded`]): the TLS handshake reads through it too.
-pub(crate) fn read(stream: &mut impl ReadWrite, deadline: Instant) -> Result<Request, Failed> {
+/// Reads one request from `stream`, which keeps the connection's deadline
+/// itself ([`Bounded`]): the TLS handshake reads through it too.
+pub(crate) fn read(stream: &mut impl ReadWrite) -> Result<Request, Failed> {
     let mut buf = Vec::with_capacity(1024);
     let (head_len, mut request) = loop {
         if let Some(parsed) = parse_head(&buf).map_err(Failed::Answer)? {
@@ -116,7 +116,7 @@ pub(crate) fn read(stream: &mut impl ReadWrite, deadline: Instant) -> Result<Req
                 format!("The request line and headers exceed {MAX_HEAD} bytes."),
             )));
         }
-        fill(stream, &mut buf, MAX_HEAD, deadline)?;
+        fill(stream, &mut buf, MAX_HEAD)?;
     };
     let length = body_length(&request).map_err(Failed::Answer)?;
     if request
@@ -130,7 +130,7 @@ pub(crate) fn read(stream: &mut impl ReadWrite, deadline: Instant) -> Result<Req
     }
     buf.drain(..head_len);
     while buf.len() < length {
-        fill(stream, &mut buf, length, deadline)?;
+        fill(stream, &mut buf, length)?;
     }
     buf.truncate(length);
     request.body = buf;
@@ -183,19 +183,8 @@ impl Write for Bounded {
     }
 }
 
-/// Reads more into `buf`, up to `limit` bytes in all, before `deadline`.
-fn fill(
-    stream: &mut impl Read,
-    buf: &mut Vec<u8>,
-    limit: usize,
-    deadline: Instant,
-) -> Result<(), Failed> {
-    if Instant::now() >= deadline {
-        return Err(Failed::Dropped(format!(
-            "the request took longer than {} s",
-            CONNECTION_TIME.as_secs()
-        )));
-    }
+/// Reads more into `buf`, up to `limit` bytes in all.
+fn fill(stream: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> Result<(), Failed> {
     let mut chunk = [0u8; 4096];
     let want = (limit - buf.len()).min(chunk.len());
     match stream.read(&mut chunk[..want]) {
@@ -204,6 +193,7 @@ fn fill(
             buf.extend_from_slice(&chunk[..n]);
             Ok(())
         }
+        // The socket's timeout ([`Bounded`]): the deadline has passed.
         Err(e)
             if matches!(
                 e.kind(),
