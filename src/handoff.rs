@@ -66,30 +66,27 @@ impl Handoff {
     /// child and returns (`preconf listen` that goes on listening).
     pub(crate) fn start(&self, no_exec: bool, beside: bool) -> Result<String> {
         let line = self.shell_line();
-        if no_exec {
+        // The event names the program only: its arguments come from the
+        // bundle and are not ours to report.
+        let program = self.program.display();
+        let what = if no_exec {
             say(
                 Step::Handoff,
                 "not starting the configurator (--no-exec); its command is on stdout",
             );
-        } else {
-            say(Step::Handoff, format!("starting {line}"));
-        }
-        // The program only: its arguments come from the bundle and are not
-        // ours to report. The last chance to deliver, too: after exec no
-        // sender is left.
-        let program = self.program.display();
-        let what = if no_exec {
             format!("{program} is installed, not started (--no-exec)")
         } else {
+            say(Step::Handoff, format!("starting {line}"));
             format!("starting {program}")
         };
         progress::event(Event::Handoff, what);
+        // The last chance to deliver: after exec no sender is left.
         progress::flush();
         if no_exec {
             return Ok(line);
         }
         if beside {
-            return self.spawn();
+            return self.spawn(line);
         }
         Err(self.exec())
     }
@@ -105,9 +102,8 @@ impl Handoff {
 
     /// Starts the configurator as a child, reaped by a thread that says
     /// how it ended.
-    fn spawn(&self) -> Result<String> {
+    fn spawn(&self, line: String) -> Result<String> {
         let mut child = self.command().spawn().map_err(|e| self.failed(&e))?;
-        let line = self.shell_line();
         let shown = line.clone();
         std::thread::spawn(move || {
             let how = match child.wait() {
