@@ -71,8 +71,8 @@ struct Log {
     configured: bool,
     /// The run's trust and nameservers, for whichever URL the log goes to.
     transport: Option<(TlsConfig, Dns)>,
+    /// Where the events go; set once, the run's sender is running.
     to: Option<Arc<Destination>>,
-    sending: bool,
     /// Counts flushes: each earns one more try of a failed server.
     flushes: u64,
     flushing: bool,
@@ -111,7 +111,6 @@ pub(crate) fn begin(s: &Settings) {
         configured: s.prv_log.is_some(),
         transport: None,
         to: None,
-        sending: false,
         flushes: 0,
         flushing: false,
         changed: false,
@@ -191,13 +190,14 @@ fn aim(log: &mut Log, url: Option<&Url>) {
     // Its own client, with short timeouts and no device id: the events
     // say who is reporting.
     let http = Http::new(tls.clone(), dns.clone(), TIMEOUT, None);
+    let first = log.to.is_none();
     log.to = Some(Arc::new(Destination {
         url: url.clone(),
         http,
     }));
-    if !log.sending {
+    if first {
         let run = log.run;
-        log.sending = std::thread::Builder::new().spawn(move || send(run)).is_ok();
+        let _ = std::thread::Builder::new().spawn(move || send(run));
     }
 }
 
@@ -211,7 +211,7 @@ fn send(run: u64) {
             .post(&to.url, MEDIA_TYPE, body.as_bytes(), TIMEOUT * 2)
             .is_ok();
         let mut log = lock();
-        let Some(l) = log.as_mut().filter(|l| l.run == run) else {
+        let Some(l) = current(&mut log, run) else {
             return;
         };
         l.queue.settle(delivered);
@@ -225,13 +225,14 @@ fn send(run: u64) {
         // A flush that starts meanwhile earns one more try at once.
         let flushes = l.flushes;
         let _ = WAKE.wait_timeout_while(log, pause, |log| {
-            is_run(log, run) && log.as_ref().is_some_and(|l| l.flushes == flushes)
+            current(log, run).is_some_and(|l| l.flushes == flushes)
         });
     }
 }
 
-fn is_run(log: &Option<Log>, run: u64) -> bool {
-    log.as_ref().is_some_and(|l| l.run == run)
+/// The log, if it is still run `run`'s.
+fn current(log: &mut Option<Log>, run: u64) -> Option<&mut Log> {
+    log.as_mut().filter(|l| l.run == run)
 }
 
 /// Waits for events and a place to send them; lingers a moment for more,
@@ -240,18 +241,15 @@ fn next_batch(run: u64) -> Option<(Arc<Destination>, String)> {
     let log = lock();
     let log = WAKE
         .wait_while(log, |log| {
-            is_run(log, run)
-                && !log
-                    .as_ref()
-                    .is_some_and(|l| l.to.is_some() && l.queue.has_waiting())
+            current(log, run).is_some_and(|l| l.to.is_none() || !l.queue.has_waiting())
         })
         .unwrap_or_else(PoisonError::into_inner);
     let (mut log, _) = WAKE
         .wait_timeout_while(log, LINGER, |log| {
-            is_run(log, run) && log.as_ref().is_some_and(|l| !l.flushing)
+            current(log, run).is_some_and(|l| !l.flushing)
         })
         .unwrap_or_else(PoisonError::into_inner);
-    let l = log.as_mut().filter(|l| l.run == run)?;
+    let l = current(&mut log, run)?;
     Some((l.to.clone()?, l.queue.take()))
 }
 
