@@ -128,9 +128,7 @@ impl Auth {
             header: format!("Bearer {token}"),
         }
     }
-}
 
-impl Auth {
     /// Whether these credentials may go to `url`: its origin accepted them.
     pub(crate) fn covers(&self, url: &Url) -> bool {
         self.origin == url.origin()
@@ -223,9 +221,7 @@ impl Http {
     /// allowed, that check for https URLs and a warning for http ones.
     fn allowed(&self, url: &Url) -> Result<(), String> {
         if self.plain_http && url.scheme() == "http" {
-            if !url.username().is_empty() || url.password().is_some() {
-                return Err("must not carry a login or password".into());
-            }
+            no_login(url)?;
             eprintln!(
                 "preconf: warning: requesting {url} over plain http (prm.insecure.http=true): anyone on the way can read and change it."
             );
@@ -399,6 +395,10 @@ pub(crate) fn check_url(url: &Url) -> Result<(), String> {
     if url.scheme() != "https" {
         return Err("must be an https:// URL; preconf never fetches over plain http".into());
     }
+    no_login(url)
+}
+
+fn no_login(url: &Url) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry a login or password".into());
     }
