@@ -8,7 +8,6 @@
 //! shown where the device is about to be provisioned from before any
 //! request goes there.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use crate::progress::{self, Event};
 use crate::report::say;
 use crate::run::{self, DNS_TIMEOUT, Outcome, Start};
 use crate::settings::{Settings, Store};
-use crate::state::Via;
+use crate::state::{Via, files};
 
 pub(crate) fn open(s: &Settings, store: &mut Store, doc: &str) -> Result<Outcome> {
     let where_from = Where::parse(doc)?;
@@ -179,10 +178,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
             ),
         )
     };
-    let mut raw = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut raw))
-        .map_err(cannot)?;
+    let raw = files::read_limited(path, MAX_SIZE + 1).map_err(cannot)?;
     if raw.len() as u64 > MAX_SIZE {
         return Err(too_big(&path.display().to_string()));
     }
