@@ -51,10 +51,7 @@ pub(crate) fn fetch(
     let mut last = None;
     for (i, candidate) in candidates.iter().enumerate() {
         match from_server(http, candidate, &mut credentials, asker, person)? {
-            Ok(fetched) => {
-                say(Step::Fetch, format!("bundle from {}", fetched.url));
-                return Ok(fetched);
-            }
+            Ok(fetched) => return Ok(fetched),
             Err(failure) => {
                 let left = candidates.len() - i - 1;
                 if left > 0 {
@@ -80,9 +77,8 @@ pub(crate) fn with_token(http: &Http, candidate: &Candidate, token: &Token) -> R
         "the link's one-time token (no login asked)",
     );
     let failure = match request(http, candidate, Some(Auth::bearer(url, token.secret())))? {
+        // Used once: nothing after the bundle carries it.
         Ok(fetched) => {
-            say(Step::Fetch, format!("bundle from {}", fetched.url));
-            // Used once: nothing after the bundle carries it.
             return Ok(Fetched {
                 auth: None,
                 ..fetched
@@ -145,8 +141,9 @@ fn from_server(
 }
 
 /// One request for the bundle, carrying `auth`, which the result keeps if
-/// the origin that answered accepted it. The outer error ends the run (the
-/// answer is not a bundle); the inner one is the request's failure.
+/// the origin that answered accepted it; says where a bundle came from.
+/// The outer error ends the run (the answer is not a bundle); the inner
+/// one is the request's failure.
 fn request(
     http: &Http,
     candidate: &Candidate,
@@ -160,6 +157,7 @@ fn request(
         Ok(b) => b,
         Err(f) => return Ok(Err(f)),
     };
+    say(Step::Fetch, format!("bundle from {}", got.url));
     Ok(Ok(Fetched {
         server: candidate.clone(),
         url: got.url,
@@ -182,10 +180,7 @@ pub(crate) fn from_reference(
 ) -> Result<Fetched> {
     let url = &candidate.url;
     let failure = match request(http, candidate, None)? {
-        Ok(fetched) => {
-            say(Step::Fetch, format!("bundle from {}", fetched.url));
-            return Ok(fetched);
-        }
+        Ok(fetched) => return Ok(fetched),
         Err(f) => f,
     };
     match failure {
