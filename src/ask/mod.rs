@@ -151,7 +151,7 @@ impl Person {
 /// The one error for a question that cannot be asked (no terminal, or the
 /// terminal failed): a usage error, since the way out is a terminal or a
 /// flag, which `instead` names.
-pub(crate) fn unanswerable(step: Step, why: impl std::fmt::Display, instead: &str) -> Error {
+fn unanswerable(step: Step, why: impl std::fmt::Display, instead: &str) -> Error {
     Error::new(step, Exit::Usage, format!("{why}; {instead}."))
 }
 

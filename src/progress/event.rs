@@ -72,7 +72,7 @@ pub(crate) fn line(
 /// `text` with the query and fragment of every URL in it cut to `?…`:
 /// one-time tokens and signed-URL signatures ride there, and they were
 /// meant for their server, not for the log's. Linear in the text.
-pub(crate) fn without_queries(text: &str) -> String {
+fn without_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {

@@ -12,7 +12,7 @@ use crate::json;
 
 /// Events held at once: a run has about ten, many more with
 /// `prm.remote.debug`; room for a few runs' worth.
-pub(crate) const MAX_EVENTS: usize = 256;
+const MAX_EVENTS: usize = 256;
 /// Events in one POST.
 const BATCH: usize = 64;
 /// The kept file holds at most MAX_EVENTS lines of at most ~1.3 KiB.
