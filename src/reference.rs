@@ -4,8 +4,6 @@
 //! configurator may hand over the next reference in its `properties`; the
 //! run follows it, up to `prm.reference.max.hops`, and stops at a loop.
 
-use std::net::SocketAddr;
-
 use url::Url;
 
 use crate::ask::Person;
@@ -24,14 +22,9 @@ use crate::run::{DNS_TIMEOUT, Found, Outcome, Start, provision, received};
 use crate::settings::{Key, Settings, Store};
 use crate::state::{Chain, Via};
 
-/// Follows the reference in `s` (and any that bundles hand on) to a
-/// bundle that names a configurator, and provisions from it.
-pub(crate) fn follow(
-    s: &Settings,
-    store: &mut Store,
-    start: Start,
-    from: String,
-) -> Result<Outcome> {
+/// Follows `first`, the reference in `s` (and any that bundles hand on),
+/// to a bundle that names a configurator, and provisions from it.
+pub(crate) fn follow(s: &Settings, store: &mut Store, start: Start, first: Url) -> Result<Outcome> {
     let Start {
         state,
         mut tls,
@@ -40,12 +33,9 @@ pub(crate) fn follow(
     let mut s = s.clone();
     let mut person = Person::find();
     let mut asker = Asker::new(PasswordSource::from_env(), s.user.clone());
-    let mut next = s
-        .reference
-        .clone()
-        .expect("follow is called with a reference");
+    let mut next = first;
     let mut chain = Chain {
-        from,
+        from: store.provider_of(Key::Reference).unwrap_or_default(),
         hops: Vec::new(),
     };
     // The login goes to the first reference's server alone: a server
@@ -54,7 +44,7 @@ pub(crate) fn follow(
     // Host names of references are looked up like any other: `--dns`, else
     // resolv.conf. A reference by address never asks.
     let nameservers = domain::nameservers(&s.dns, s.resolv_conf.as_deref(), &[])?.addrs;
-    let dns = Dns::new(nameservers.clone(), s.io_timeout.min(DNS_TIMEOUT));
+    let dns = Dns::new(nameservers, s.io_timeout.min(DNS_TIMEOUT));
     progress::connect(s.prv_log.as_ref(), &tls.config, &dns);
     progress::event(
         Event::DiscoveryComplete,
@@ -68,7 +58,7 @@ pub(crate) fn follow(
             &tls,
             device_id.as_deref(),
             (&next, may_log_in),
-            &nameservers,
+            &dns,
             &mut asker,
             &mut person,
         )?;
@@ -151,12 +141,11 @@ fn hop(
     tls: &Tls,
     device_id: Option<&str>,
     (url, may_log_in): (&Url, bool),
-    nameservers: &[SocketAddr],
+    dns: &Dns,
     asker: &mut Asker,
     person: &mut Person,
 ) -> Result<(Http, Fetched)> {
-    let dns = Dns::new(nameservers.to_vec(), s.io_timeout.min(DNS_TIMEOUT));
-    let config = tls.config.clone();
+    let (config, dns) = (tls.config.clone(), dns.clone());
     // The client, not this step, holds the rule: plain http only when the
     // device allows it, whatever a bundle names.
     let http = if s.insecure_http {
@@ -192,8 +181,6 @@ fn with_spid(url: &Url, spid: Option<&str>) -> Url {
     out
 }
 
-/// The next reference a bundle hands on in its `properties`, checked as
-/// any reference is. It is followed even when a higher provider (the
 /// The next reference a bundle hands on in its `properties`, already
 /// checked by `take_properties` as any reference is. It is followed even
 /// when a higher provider (the command line) names another: that one is

@@ -83,9 +83,8 @@ pub(crate) fn run(s: &Settings, store: &mut Store) -> Result<Outcome> {
         Ok(start) => start,
         Err(done) => return Ok(done),
     };
-    if s.reference.is_some() {
-        let from = store.provider_of(Key::Reference).unwrap_or_default();
-        return reference::follow(s, store, start, from);
+    if let Some(first) = s.reference.clone() {
+        return reference::follow(s, store, start, first);
     }
     let Start {
         state,
