@@ -514,7 +514,7 @@ pub(crate) struct Settings {
     pub(crate) spawn_handoff: bool,
 }
 
-pub(crate) const DEFAULT_SERVICE: &str = "_maemo_autoconf._tcp";
+const DEFAULT_SERVICE: &str = "_maemo_autoconf._tcp";
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -613,9 +613,6 @@ impl Settings {
             .unwrap_or_else(|| self.root.join("var/lib/preconf"))
     }
 
-    /// Whom the run trusts: the CAs built in, the named ones, those of
-    /// the dictionary, perhaps the system's, and the device's own
-    /// certificate.
     /// The certificate and key the HTTPS push endpoint presents: its own,
     /// else the device's client certificate.
     pub(crate) fn listen_identity(&self) -> Option<(PathBuf, PathBuf)> {
@@ -624,6 +621,9 @@ impl Settings {
         Some((cert, key))
     }
 
+    /// Whom the run trusts: the CAs built in, the named ones, those of
+    /// the dictionary, perhaps the system's, and the device's own
+    /// certificate.
     pub(crate) fn trust(&self) -> Trust {
         Trust {
             embedded: factory::CAS,
@@ -660,9 +660,10 @@ pub(crate) fn check_value(name: &str, value: &Value, insecure_http: bool) -> Res
     let Name::Known(key) = Name::parse(name)? else {
         return Ok(());
     };
-    key.set(&mut Settings::default(), value)
+    let mut s = Settings::default();
+    key.set(&mut s, value)
         .map_err(|why| format!("is a value that {why}"))?;
-    if key == Key::Reference && !insecure_http && reference(value)?.scheme() == "http" {
+    if !insecure_http && s.reference.is_some_and(|r| r.scheme() == "http") {
         return Err("is a plain-http reference, and prm.insecure.http is not set".into());
     }
     Ok(())

@@ -74,7 +74,7 @@ impl Name {
 
 /// 1 to 128 bytes of lowercase letters, digits, `.`, `-`, `_`, starting
 /// with a letter, no empty part between dots.
-pub(crate) fn is_key_name(name: &str) -> bool {
+fn is_key_name(name: &str) -> bool {
     name.len() <= 128
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.split('.').all(|part| !part.is_empty())
