@@ -187,8 +187,7 @@ impl Store {
     /// Removes `names` from what a backend pushed (`STATE/pushed`); the
     /// names it held.
     pub(crate) fn unset_pushed(&mut self, names: &[&str]) -> Result<Vec<String>> {
-        let path = self.storage.path.with_file_name(PUSHED);
-        let file = Storage::at(path.clone());
+        let file = Storage::at(self.storage.path.with_file_name(PUSHED));
         let Ok(storage::Read::Whole(mut pushed)) = file.read() else {
             return Ok(Vec::new());
         };
@@ -201,11 +200,11 @@ impl Store {
             return Ok(removed);
         }
         file.write(&pushed)
-            .map_err(|e| crate::state::cannot_write(&path, &e))?;
+            .map_err(|e| crate::state::cannot_write(&file.path, &e))?;
+        // The layer from what was just written: the file is not read again.
         self.others
             .retain(|l| !matches!(l.provider, Provider::Push { .. }));
-        self.others
-            .extend(push_layer(path.parent().unwrap_or(Path::new("/")))?);
+        self.others.extend(pushed_layer(&pushed, file.path)?);
         self.merge()?;
         Ok(removed)
     }
@@ -337,12 +336,18 @@ fn read_storage(storage: &Storage, what: &str) -> Result<Stored> {
 fn push_layer(state_dir: &Path) -> Result<Option<Layer>> {
     let file = Storage::at(state_dir.join(PUSHED));
     let pushed = read_storage(&file, "the pushed properties")?;
+    pushed_layer(&pushed, file.path)
+}
+
+/// The push provider's layer of `pushed`, read from `path`; none when it
+/// holds nothing.
+fn pushed_layer(pushed: &Stored, path: PathBuf) -> Result<Option<Layer>> {
     if pushed.entries.is_empty() {
         return Ok(None);
     }
     Ok(Some(Layer {
-        entries: kept_entries(&pushed.entries, &file.path)?,
-        provider: Provider::Push { path: file.path },
+        entries: kept_entries(&pushed.entries, &path)?,
+        provider: Provider::Push { path },
     }))
 }
 
