@@ -10,6 +10,7 @@ use crate::error::{Error, Exit, Result, Step};
 use crate::json;
 use crate::listen::auth::PasswordHash;
 use crate::settings::{Entry, Key, Loaded, Name, Provider, Scope, Value, is_secret};
+use crate::state::storage::LastRun;
 
 pub(crate) fn props(loaded: &mut Loaded, json: bool, action: Props) -> Result<()> {
     match action {
@@ -89,14 +90,7 @@ fn as_json(loaded: &Loaded) -> String {
         .stored
         .last_run
         .as_ref()
-        .map_or("null".to_string(), |r| {
-            format!(
-                "{{\"time\":{},\"exit\":{},\"message\":{}}}",
-                json::quote(&r.time),
-                r.exit,
-                json::quote(&r.message)
-            )
-        });
+        .map_or("null".to_string(), LastRun::to_json);
     format!("{{\"keys\":[{}],\"last_run\":{last_run}}}", keys.join(","))
 }
 

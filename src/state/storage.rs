@@ -62,6 +62,19 @@ pub(crate) struct LastRun {
     pub(crate) message: String,
 }
 
+impl LastRun {
+    /// `{"time":…,"exit":…,"message":…}`: in the storage, and as
+    /// `preconf props --json` shows it.
+    pub(crate) fn to_json(&self) -> String {
+        format!(
+            "{{\"time\":{},\"exit\":{},\"message\":{}}}",
+            json::quote(&self.time),
+            self.exit,
+            json::quote(&self.message)
+        )
+    }
+}
+
 impl Stored {
     /// Sets `name` (replacing what it held) and counts the change, if it
     /// is one.
@@ -166,12 +179,7 @@ pub(crate) fn encode(s: &Stored) -> Vec<u8> {
         ));
     }
     if let Some(r) = &s.last_run {
-        body.push_str(&format!(
-            ",\"last_run\":{{\"time\":{},\"exit\":{},\"message\":{}}}",
-            json::quote(&r.time),
-            r.exit,
-            json::quote(&r.message)
-        ));
+        body.push_str(&format!(",\"last_run\":{}", r.to_json()));
     }
     body.push_str("}\n");
     let digest = HEXLOWER.encode(&Sha256::digest(body.as_bytes()));
