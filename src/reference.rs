@@ -66,7 +66,6 @@ pub(crate) fn follow(s: &Settings, store: &mut Store, start: Start, first: Url) 
         // provider, before anything else: the next hop, or the
         // configurator, sees the new dictionary.
         s = received(&s, store, &fetched)?;
-        let handed_on = handed_on(&fetched);
         if fetched.bundle.configurator.is_some() || s.start_command.is_some() {
             let found = Found {
                 via: Via::Reference,
@@ -83,7 +82,7 @@ pub(crate) fn follow(s: &Settings, store: &mut Store, start: Start, first: Url) 
                 device_id.as_deref(),
             );
         }
-        next = handed_on.ok_or_else(|| {
+        next = handed_on(&fetched).ok_or_else(|| {
             Error::new(
                 Step::Reference,
                 Exit::DataErr,
