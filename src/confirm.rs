@@ -24,21 +24,19 @@ pub(crate) fn learned(domain: String, yes: bool, person: &mut Person) -> Result<
         purpose: &purpose,
         instead: "pass --yes to accept it, or --domain NAME",
     };
-    let mut chosen = None;
     for _ in 0..TRIES {
         let a = person.ask(&q)?;
-        match a.to_ascii_lowercase().as_str() {
-            "" | "y" | "yes" => chosen = Some(domain.clone()),
-            "n" | "no" => chosen = Some(type_domain(person)?),
-            _ => chosen = valid(&a, person),
-        }
-        if chosen.is_some() {
-            break;
+        let chosen = match a.to_ascii_lowercase().as_str() {
+            "" | "y" | "yes" => Some(domain.clone()),
+            "n" | "no" => Some(type_domain(person)?),
+            _ => valid(&a, person),
+        };
+        if let Some(chosen) = chosen {
+            say(Step::Confirm, format!("{chosen} confirmed"));
+            return Ok(chosen);
         }
     }
-    let chosen = chosen.ok_or_else(too_many)?;
-    say(Step::Confirm, format!("{chosen} confirmed"));
-    Ok(chosen)
+    Err(too_many())
 }
 
 /// Asks for the domain when the network gave none.
