@@ -1,9 +1,11 @@
 //! Real servers enterprises run, started by the tests: nginx, dnsmasq and
 //! unbound, each in the foreground with a configuration in a directory of
-//! its own, ready when it answers, stopped by its pid.
+//! its own, ready when it answers, stopped by its pid; and [`Peer`] for
+//! any such process of a test's own (`preconf listen`, say).
 //!
 //! A peer that is not installed fails the test loudly: `.ci/deps` installs them.
 
+use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,34 +16,56 @@ pub struct Peer {
     pub name: &'static str,
     child: Child,
     pub log: PathBuf,
+    /// How long [`Peer::wait_until`] waits: 15 s unless
+    /// [`Peer::waiting_at_most`] says otherwise.
+    patience: Duration,
 }
 
 impl Peer {
     /// Spawns `cmd`, output to `log`, failing loudly if the program is missing.
-    pub fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> Peer {
-        let out = std::fs::File::create(log).unwrap();
+    pub fn spawn(name: &'static str, cmd: Command, log: &Path) -> Peer {
+        let out = File::create(log).unwrap();
+        Peer::spawn_to(name, cmd, out.try_clone().unwrap(), out, log)
+    }
+
+    /// [`Peer::spawn`] with its stdout in a file of its own, `stdout`:
+    /// `log` holds its stderr alone.
+    pub fn spawn_with_stdout(name: &'static str, cmd: Command, log: &Path, stdout: &Path) -> Peer {
+        let out = File::create(stdout).unwrap();
+        Peer::spawn_to(name, cmd, out, File::create(log).unwrap(), log)
+    }
+
+    fn spawn_to(name: &'static str, mut cmd: Command, out: File, err: File, log: &Path) -> Peer {
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({e}); .ci/deps installs it"));
         Peer {
             name,
             child,
             log: log.to_path_buf(),
+            patience: Duration::from_secs(15),
         }
+    }
+
+    /// The same peer, whose waits give up after `limit` instead.
+    pub fn waiting_at_most(mut self, limit: Duration) -> Peer {
+        self.patience = limit;
+        self
+    }
+
+    /// What its log holds so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Fails with the peer's log if it has exited.
     #[track_caller]
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{} exited ({status}):\n{}",
-                self.name,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
+            panic!("{} exited ({status}):\n{}", self.name, self.log_text());
         }
     }
 
@@ -54,16 +78,45 @@ impl Peer {
                 panic!(
                     "{} exited ({status}) before {what}:\n{}",
                     self.name,
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                    self.log_text()
                 );
             }
             assert!(
-                t0.elapsed() < Duration::from_secs(15),
+                t0.elapsed() < self.patience,
                 "{} never got {what}:\n{}",
                 self.name,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until its log says `needle`, or fails with the log.
+    #[track_caller]
+    pub fn wait_for_log(&mut self, needle: &str) {
+        let log = self.log.clone();
+        self.wait_until(&format!("{needle:?} in its log"), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(needle)
+        });
+    }
+
+    /// Waits up to `limit` for it to exit on its own; its exit code.
+    #[track_caller]
+    pub fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "{} did not end:\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

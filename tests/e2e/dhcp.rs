@@ -71,12 +71,7 @@ fn world() -> World {
     .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
     .args(records.dnsmasq_args());
     let mut dnsmasq = Peer::spawn("dnsmasq", cmd, &dir.join("dnsmasq.log"));
-    let log = dir.join("dnsmasq.log");
-    dnsmasq.wait_until("DHCP up", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("DHCP, IP range")
-    });
+    dnsmasq.wait_for_log("DHCP, IP range");
     World {
         lab,
         _nginx: nginx,
@@ -117,7 +112,7 @@ impl World {
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&self.dnsmasq.log).unwrap_or_default()
+            self.dnsmasq.log_text()
         );
     }
 }
@@ -276,7 +271,7 @@ fn systemd_networkd_lease() {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "systemd-networkd wrote no lease:\n{}",
-            std::fs::read_to_string(&networkd.log).unwrap_or_default()
+            networkd.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
     };

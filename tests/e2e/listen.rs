@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use preconf_testlab::peers::Peer;
 use preconf_testlab::*;
 
 use crate::dictionary::{quiet_lab, reference_server};
@@ -18,9 +19,9 @@ const PUSH_PASSWORD: &str = "open sesame 42";
 /// `preconf listen` in the lab, its stderr in a file; killed by its pid
 /// when dropped.
 struct Listener {
-    child: Option<Child>,
-    log: PathBuf,
+    peer: Peer,
     port: u16,
+    stdout: PathBuf,
 }
 
 impl Listener {
@@ -28,77 +29,39 @@ impl Listener {
     /// otherwise, no multicast; waits until it listens.
     fn start(lab: &Lab, args: &[&str]) -> Listener {
         let port = dead_port();
-        let log = lab.path(&format!("listen-{port}.log"));
         let mut c = lab.preconf();
         c.arg("listen")
             .args(["--set", "prm.http.provider.address=127.0.0.1"])
             .args(["--set", &format!("prm.http.provider.port={port}")])
             .args(["--set", "mbs.multicast.port=0", "--no-exec"])
-            .args(args)
-            .stdout(std::fs::File::create(lab.path(&format!("listen-{port}.out"))).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let mut l = Listener {
-            child: Some(c.spawn().unwrap()),
-            log,
-            port,
-        };
+            .args(args);
+        let log = lab.path(&format!("listen-{port}.log"));
+        let stdout = lab.path(&format!("listen-{port}.out"));
+        let peer = Peer::spawn_with_stdout("preconf listen", c, &log, &stdout)
+            .waiting_at_most(Duration::from_secs(30));
+        let mut l = Listener { peer, port, stdout };
         l.wait_for("listening for pushes on");
         l
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.peer.log_text()
     }
 
     /// Waits until its log says `needle`, or fails with the log.
     #[track_caller]
     fn wait_for(&mut self, needle: &str) {
-        let t0 = Instant::now();
-        while !self.log().contains(needle) {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "listen exited ({status}) before {needle:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "listen never said {needle:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.peer.wait_for_log(needle);
     }
 
     /// Waits for it to exit on its own; its exit code.
     #[track_caller]
     fn exit_code(&mut self) -> Option<i32> {
-        let child = self.child.as_mut().unwrap();
-        let t0 = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "listen did not end:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.peer.exit_code(Duration::from_secs(60))
     }
 
-    fn stdout(&self, lab: &Lab) -> String {
-        read(&lab.path(&format!("listen-{}.out", self.port)))
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+    fn stdout(&self) -> String {
+        read(&self.stdout)
     }
 }
 
@@ -545,8 +508,7 @@ fn a_pushed_reference_provisions_the_device_and_listen_ends_with_the_run() {
     let log = l.log();
     assert!(log.contains(&format!("provisioning from {url}")), "{log}");
     assert!(
-        l.stdout(&lab)
-            .contains("/usr/bin/corp-configurator --enroll"),
+        l.stdout().contains("/usr/bin/corp-configurator --enroll"),
         "{log}"
     );
     assert!(lab.state().join("receipt.json").is_file(), "{log}");

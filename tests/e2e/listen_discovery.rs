@@ -41,7 +41,8 @@ fn in_namespace(net: &Net, ns: &str) -> Command {
 }
 
 struct World {
-    lab: Lab,
+    /// Holds the listener's root and log.
+    _lab: Lab,
     listen: Peer,
     // Dropped last: the namespaces outlive the processes in them.
     net: Net,
@@ -75,15 +76,13 @@ fn world() -> World {
             "--set",
             &format!("mbs.multicast.port={PORT}"),
         ]);
-    let log = lab.path("listen.log");
-    let mut listen = Peer::spawn("preconf listen", c, &log);
-    let ready = format!("preconf: listen: discovery on {GROUP}:{PORT}");
-    listen.wait_until("discovery", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains(&ready)
-    });
-    World { lab, listen, net }
+    let mut listen = Peer::spawn("preconf listen", c, &lab.path("listen.log"));
+    listen.wait_for_log(&format!("preconf: listen: discovery on {GROUP}:{PORT}"));
+    World {
+        _lab: lab,
+        listen,
+        net,
+    }
 }
 
 impl World {
@@ -116,7 +115,7 @@ impl World {
     }
 
     fn log(&self) -> String {
-        read(&self.lab.path("listen.log"))
+        self.listen.log_text()
     }
 }
 
