@@ -38,7 +38,12 @@ fn props(lab: &Lab, env: &[(&str, &str)], args: &[&str]) -> Run {
 }
 
 /// The value and the provider `preconf props` shows for `key`.
-fn shown(lab: &Lab, env: &[(&str, &str)], args: &[&str], key: &str) -> Option<(String, String)> {
+pub(crate) fn shown(
+    lab: &Lab,
+    env: &[(&str, &str)],
+    args: &[&str],
+    key: &str,
+) -> Option<(String, String)> {
     let run = props(lab, env, args);
     run.ok();
     let line = run

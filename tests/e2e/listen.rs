@@ -164,17 +164,7 @@ fn set_push_password(lab: &Lab) {
 
 /// `preconf props`' value and provider of `key`.
 fn shown(lab: &Lab, key: &str) -> Option<(String, String)> {
-    let mut c = lab.preconf();
-    c.arg("props");
-    let run = Run::of(c);
-    run.ok();
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(key))?
-        .to_string();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    Some((words[1].to_string(), words[2].to_string()))
+    crate::dictionary::shown(lab, &[], &[], key)
 }
 
 #[test]

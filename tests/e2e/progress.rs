@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use preconf_testlab::*;
 
+use crate::dictionary::quiet_lab;
+
 const SPID: &str = "D-1";
 /// Generous: only that a run with a dead log server ends at all.
 const BOUND: Duration = Duration::from_secs(60);
@@ -254,8 +256,7 @@ fn remote_debug_reports_every_step_line() {
 /// waited for it.
 #[test]
 fn a_bundle_names_the_log_server() {
-    let mut lab = Lab::new();
-    lab.start_dns(Zone::new());
+    let mut lab = quiet_lab();
     let (log, url) = log_server(&mut lab, Reply::Status(204));
     let s = standard_routes(&lab);
     let mut routes = s.routes;
