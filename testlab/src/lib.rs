@@ -391,6 +391,8 @@ pub fn bundle_json(packages: &[Pkg], command: &[&str], certs: &[(&str, &str)]) -
 pub struct Standard {
     pub routes: HashMap<String, Reply>,
     pub script: Vec<u8>,
+    /// The bundle the routes serve at /bundle, to serve changed or elsewhere.
+    pub bundle: String,
 }
 
 pub fn standard_routes(lab: &Lab) -> Standard {
@@ -401,10 +403,17 @@ pub fn standard_routes(lab: &Lab) -> Standard {
         &[("corp-root", &lab.server_ca.pem())],
     );
     let routes = HashMap::from([
-        ("/bundle".to_string(), Reply::Body(bundle.into_bytes())),
+        (
+            "/bundle".to_string(),
+            Reply::Body(bundle.clone().into_bytes()),
+        ),
         ("/pkgs/corp.sh".to_string(), Reply::Body(script.clone())),
     ]);
-    Standard { routes, script }
+    Standard {
+        routes,
+        script,
+        bundle,
+    }
 }
 
 /// The standard zone for servers at the given ports, in that SRV order.

@@ -459,14 +459,6 @@ pub(crate) fn reference_server(lab: &mut Lab, bundles: &[(&str, String)]) -> u16
     lab.serve_with("127.0.0.1", routes, false, None)
 }
 
-fn standard_bundle(lab: &Lab) -> String {
-    let s = standard_routes(lab);
-    match &s.routes["/bundle"] {
-        Reply::Body(b) => String::from_utf8(b.clone()).unwrap(),
-        _ => unreachable!(),
-    }
-}
-
 /// A bundle with no configurator that hands on `next` (and other properties).
 fn pointer(properties: &[(&str, &str)]) -> String {
     let props: Vec<String> = properties
@@ -533,7 +525,7 @@ fn a_reference_from_any_provider_provisions_without_dns() {
 #[test]
 fn the_spid_goes_as_service_platform_id_and_the_bundle_hands_over_properties() {
     let mut lab = quiet_lab();
-    let mut bundle = standard_bundle(&lab);
+    let mut bundle = standard_routes(&lab).bundle;
     bundle = bundle.replacen(
         "\"format\": 1,",
         r#""format": 1, "properties": {"prm.prv.log": "https://log.example.test/prv", "corp.cert@base64": "AAEC"},"#,
@@ -569,7 +561,7 @@ fn the_spid_goes_as_service_platform_id_and_the_bundle_hands_over_properties() {
     assert_eq!(shown(&lab, &[], &[], "corp.cert").unwrap().0, "(3");
     // A server may not change the device's own settings.
     let mut lab = quiet_lab();
-    let bad = standard_bundle(&lab).replacen(
+    let bad = standard_routes(&lab).bundle.replacen(
         "\"format\": 1,",
         r#""format": 1, "properties": {"prm.insecure.http": "true"},"#,
         1,
@@ -595,7 +587,7 @@ fn a_file_reference_provisions_from_a_bundle_on_media() {
     let mut lab = quiet_lab();
     let port = reference_server(&mut lab, &[]);
     // The package from the server, the bundle from the card: absolute URL.
-    let bundle = standard_bundle(&lab).replace(
+    let bundle = standard_routes(&lab).bundle.replace(
         "\"pkgs/corp.sh\"",
         &format!("\"https://127.0.0.1:{port}/pkgs/corp.sh\""),
     );
@@ -655,10 +647,9 @@ fn plain_http_server(routes: HashMap<String, Vec<u8>>) -> u16 {
 fn plain_http_only_with_the_insecure_key_and_never_with_a_password() {
     let lab = quiet_lab();
     let s = standard_routes(&lab);
-    let bundle = standard_bundle(&lab);
     let port = plain_http_server(HashMap::from([
-        ("/prvsetup".to_string(), bundle.into_bytes()),
-        ("/pkgs/corp.sh".to_string(), s.script.clone()),
+        ("/prvsetup".to_string(), s.bundle.into_bytes()),
+        ("/pkgs/corp.sh".to_string(), s.script),
     ]));
     let reference = format!("{REFERENCE}=http://127.0.0.1:{port}/prvsetup");
     Run::of(preconf(&lab, &["--no-exec", "--set", &reference]))
@@ -711,7 +702,7 @@ fn references_chain_stop_at_a_loop_and_at_the_hop_limit() {
         "a.json",
         pointer(&[(REFERENCE, &b), ("corp.from.file", "x")]).as_bytes(),
     );
-    let last = standard_bundle(&lab).replace(
+    let last = standard_routes(&lab).bundle.replace(
         "\"pkgs/corp.sh\"",
         &format!("\"https://127.0.0.1:{port}/pkgs/corp.sh\""),
     );

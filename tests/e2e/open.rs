@@ -30,10 +30,7 @@ impl LinkLab {
         let mut lab = Lab::new();
         let s = standard_routes(&lab);
         let mut routes = s.routes;
-        let Some(Reply::Body(b)) = routes.remove("/bundle") else {
-            panic!("standard bundle")
-        };
-        routes.insert("/bundle".into(), bundle(b));
+        routes.insert("/bundle".into(), bundle(s.bundle.into_bytes()));
         let port = lab.serve_with("cfg1.example.test", routes, false, None);
         lab.start_dns(
             Zone::new()
@@ -445,11 +442,8 @@ fn on_a_terminal_the_question_shows_host_and_domain() {
 fn the_token_never_follows_a_redirect_to_another_origin() {
     let mut lab = Lab::new();
     let s = standard_routes(&lab);
-    let Some(Reply::Body(bundle)) = s.routes.get("/bundle").cloned() else {
-        panic!("standard bundle")
-    };
     let mut cfg2_routes = s.routes.clone();
-    cfg2_routes.insert("/bundle".into(), Reply::once(TOKEN, bundle));
+    cfg2_routes.insert("/bundle".into(), Reply::once(TOKEN, s.bundle.into_bytes()));
     let cfg2 = lab.serve_with("cfg2.example.test", cfg2_routes, false, None);
     let to = format!("https://cfg2.example.test:{cfg2}/bundle");
     let routes = HashMap::from([("/bundle".to_string(), Reply::Redirect(302, to))]);

@@ -260,10 +260,7 @@ fn a_bundle_names_the_log_server() {
     let (log, url) = log_server(&mut lab, Reply::Status(204));
     let s = standard_routes(&lab);
     let mut routes = s.routes;
-    let Reply::Body(bundle) = &routes["/bundle"] else {
-        unreachable!()
-    };
-    let bundle = String::from_utf8(bundle.clone()).unwrap().replace(
+    let bundle = s.bundle.replace(
         "\"config_url\"",
         &format!("\"report_url\": \"{url}\", \"config_url\""),
     );
