@@ -550,6 +550,35 @@ pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// Every file below `dir`, none if there is no `dir`: directories are
+/// walked, not listed; links are listed, not followed.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every file below `dir` whose bytes hold `needle`.
+pub fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+        .collect()
+}
+
 /// An askpass helper named `name` (`zenity` makes preconf speak zenity's
 /// flags to it) in the lab's bin/: it logs each call to the lab's `asked`
 /// file as `SSH_ASKPASS_PROMPT|arguments` and answers from `answers`, one

@@ -898,20 +898,6 @@ fn the_dictionary_reaches_the_configurator() {
         .says("reference: hop 1");
 }
 
-/// Every file below `dir` whose bytes hold `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            found.extend(files_holding(&p, needle));
-        } else if read_bytes(&p).windows(needle.len()).any(|w| w == needle) {
-            found.push(p);
-        }
-    }
-    found
-}
-
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
