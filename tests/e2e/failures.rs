@@ -2,7 +2,6 @@
 //! clear sentence, the right exit code, and nothing half-installed.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 
 use preconf_testlab::*;
 
@@ -206,24 +205,10 @@ fn wrong_password_from_environment_is_final() {
     nothing_installed(&lab);
 }
 
-/// An askpass helper answering from a list, one line per call.
-fn askpass(lab: &Lab, answers: &[&str]) -> std::path::PathBuf {
-    let list = lab.file("answers", answers.join("\n").as_bytes());
-    let count = lab.path("asked");
-    let script = format!(
-        "#!/bin/sh\necho \"$1\" >> {count}\nn=$(wc -l < {count})\nsed -n \"${{n}}p\" {list}\n",
-        count = count.display(),
-        list = list.display()
-    );
-    let p = lab.file("askpass.sh", script.as_bytes());
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
-
 #[test]
 fn wrong_password_then_right_via_askpass() {
     let lab = lab_with(standard_routes(&Lab::new()).routes);
-    let helper = askpass(&lab, &["wrong", PASSWORD]);
+    let helper = askpass(&lab, "my-askpass", &["wrong", PASSWORD]);
     let mut c = lab.preconf();
     c.env_remove("PRECONF_PASSWORD")
         .env("PRECONF_ASKPASS", &helper)
@@ -235,7 +220,7 @@ fn wrong_password_then_right_via_askpass() {
     let asked = read(&lab.path("asked"));
     assert_eq!(asked.lines().count(), 2, "{asked}");
     assert!(
-        asked.starts_with("Password for jdoe at cfg1.example.test: "),
+        asked.starts_with("|Password for jdoe at cfg1.example.test: "),
         "{asked}"
     );
 }
@@ -243,7 +228,7 @@ fn wrong_password_then_right_via_askpass() {
 #[test]
 fn three_refusals_end_the_run() {
     let lab = lab_with(standard_routes(&Lab::new()).routes);
-    let helper = askpass(&lab, &["a", "b", "c", PASSWORD]);
+    let helper = askpass(&lab, "my-askpass", &["a", "b", "c", PASSWORD]);
     let mut c = lab.preconf();
     c.env_remove("PRECONF_PASSWORD")
         .env("PRECONF_ASKPASS", &helper)
