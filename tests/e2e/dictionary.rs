@@ -142,8 +142,7 @@ fn a_provider_switched_off_is_not_read() {
 #[test]
 fn props_txt_text_binary_comments_and_load_once() {
     let mut lab = quiet_lab();
-    let s = standard_routes(&lab);
-    let port = lab.serve_with("127.0.0.1", s.routes, false, None);
+    let port = reference_server(&mut lab, &[]);
     lab.file("root/etc/preconf/agent.cfg", b"\x00agent\xffconfig");
     props_txt(
         &lab,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use preconf_testlab::*;
 
-use crate::dictionary::quiet_lab;
+use crate::dictionary::{quiet_lab, reference_server};
 
 const SPID: &str = "D-1";
 /// Generous: only that a run with a dead log server ends at all.
@@ -258,14 +258,11 @@ fn remote_debug_reports_every_step_line() {
 fn a_bundle_names_the_log_server() {
     let mut lab = quiet_lab();
     let (log, url) = log_server(&mut lab, Reply::Status(204));
-    let s = standard_routes(&lab);
-    let mut routes = s.routes;
-    let bundle = s.bundle.replace(
+    let bundle = standard_routes(&lab).bundle.replace(
         "\"config_url\"",
         &format!("\"report_url\": \"{url}\", \"config_url\""),
     );
-    routes.insert("/bundle".into(), Reply::Body(bundle.into_bytes()));
-    let port = lab.serve_with("127.0.0.1", routes, false, None);
+    let port = reference_server(&mut lab, &[("/bundle", bundle)]);
     let mut c = lab.preconf();
     c.args(["--no-exec", "--set"]);
     // A one-time token in the reference's query is for its server alone.
