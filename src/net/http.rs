@@ -490,7 +490,13 @@ impl Resolver for OurResolver {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(443);
+        // Plain http only with prm.insecure.http; its port is 80.
+        let default = if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        };
+        let port = uri.port_u16().unwrap_or(default);
         let ips: Vec<IpAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
             vec![ip]
         } else if host.eq_ignore_ascii_case("localhost") {

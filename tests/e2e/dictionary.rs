@@ -604,7 +604,10 @@ fn a_file_reference_provisions_from_a_bundle_on_media() {
 /// A plain-http server on 127.0.0.1 serving `routes`, for the one case
 /// preconf may be told to use it; returns its port.
 fn plain_http_server(routes: HashMap<String, Vec<u8>>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    plain_http_server_on(TcpListener::bind("127.0.0.1:0").unwrap(), routes)
+}
+
+fn plain_http_server_on(listener: TcpListener, routes: HashMap<String, Vec<u8>>) -> u16 {
     let port = listener.local_addr().unwrap().port();
     let routes = Arc::new(Mutex::new(routes));
     std::thread::spawn(move || {
@@ -683,6 +686,31 @@ fn plain_http_only_with_the_insecure_key_and_never_with_a_password() {
         ],
     ))
     .fails(77, "preconf never sends a password over plain http");
+}
+
+/// An http URL without a port goes to port 80, not https's 443.
+#[test]
+fn a_plain_http_reference_without_a_port_goes_to_port_80() {
+    need_root("it serves plain http on port 80 of a loopback address of its own");
+    let lab = quiet_lab();
+    let s = standard_routes(&lab);
+    let ip = preconf_testlab::peers::own_loopback_address().ip();
+    let listener = TcpListener::bind((ip, 80)).unwrap();
+    plain_http_server_on(
+        listener,
+        HashMap::from([
+            ("/prvsetup".to_string(), s.bundle.into_bytes()),
+            ("/pkgs/corp.sh".to_string(), s.script),
+        ]),
+    );
+    let reference = format!("{REFERENCE}=http://{ip}/prvsetup");
+    let insecure = "prm.insecure.http=true";
+    Run::of(preconf(
+        &lab,
+        &["--no-exec", "--set", &reference, "--set", insecure],
+    ))
+    .ok()
+    .says(&format!("requesting http://{ip}/prvsetup"));
 }
 
 #[test]
