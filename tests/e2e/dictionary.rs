@@ -925,7 +925,7 @@ fn the_dictionary_reaches_the_configurator() {
         .says("reference: hop 1");
 }
 
-fn mode(p: &Path) -> u32 {
+pub(crate) fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }

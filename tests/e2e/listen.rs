@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use preconf_testlab::peers::Peer;
 use preconf_testlab::*;
 
-use crate::dictionary::{quiet_lab, reference_server};
+use crate::dictionary::{mode, quiet_lab, reference_server};
 
 /// The push password of these tests.
 const PUSH_PASSWORD: &str = "open sesame 42";
@@ -173,6 +173,10 @@ fn a_push_needs_the_login_and_every_answer_has_its_real_code() {
     set_push_password(&lab);
     let hash_file = read(&lab.state().join("storage"));
     assert!(!hash_file.contains(PUSH_PASSWORD), "stored in clear");
+    // Even the hash is shown masked, and kept 0600.
+    let hash = shown(&lab, "prm.push.password.hash");
+    assert_eq!(hash, Some(("********".into(), "stored".into())));
+    assert_eq!(mode(&lab.state().join("storage")), 0o600);
     let mut l = Listener::start(&lab, &["--set", "prm.http.provider.secure=false"]);
     l.wait_for("serving plain http");
     let port = l.port;
@@ -193,7 +197,7 @@ fn a_push_needs_the_login_and_every_answer_has_its_real_code() {
         shown(&lab, "provisioning.spid"),
         Some(("ACME-1".into(), "push".into()))
     );
-    assert!(lab.state().join("pushed").is_file());
+    assert_eq!(mode(&lab.state().join("pushed")), 0o600);
     assert_eq!(shown(&lab, "corp.site").unwrap().0, "Lab");
 
     // A wrong guess, then the address must wait, even with the right one.
